@@ -1,0 +1,220 @@
+//! Configuration layered from defaults and the environment. Every service reads the same names;
+//! only the defaults differ (ports, database file).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What a service is called and where it listens unless told otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceInfo {
+    /// Short name: "registry", "dispatch", "feedback" or "analytics".
+    pub name: &'static str,
+    pub default_grpc_port: u16,
+    pub default_http_port: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings of one service process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub service: ServiceInfo,
+    /// `GRPC_ADDR`
+    pub grpc_addr: SocketAddr,
+    /// `HTTP_ADDR`: metrics and the service's HTTP pages.
+    pub http_addr: SocketAddr,
+    /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// `NATS_URL`
+    pub nats_url: String,
+    /// `LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `GRPC_REQUEST_TIMEOUT_MS`: the longest any unary call may take (a shorter client deadline wins).
+    pub request_timeout: Duration,
+    /// `GRPC_CONCURRENCY_LIMIT`: in-flight requests per connection.
+    pub concurrency_limit: usize,
+    /// `EVENT_MAX_DELIVER`: deliveries of one event before it goes to the dead-letter subject.
+    pub event_max_deliver: u64,
+    /// `SHUTDOWN_GRACE_MS`: how long shutdown waits for in-flight calls and the outbox.
+    pub shutdown_grace: Duration,
+}
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {variable}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env(service: ServiceInfo) -> Result<Self, ConfigError> {
+        Self::from_lookup(service, |name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(
+        service: ServiceInfo,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            service,
+            grpc_addr: parse_or(
+                "GRPC_ADDR",
+                get("GRPC_ADDR"),
+                SocketAddr::from(([0, 0, 0, 0], service.default_grpc_port)),
+            )?,
+            http_addr: parse_or(
+                "HTTP_ADDR",
+                get("HTTP_ADDR"),
+                SocketAddr::from(([0, 0, 0, 0], service.default_http_port)),
+            )?,
+            database_url: database_url(
+                get("DATABASE_URL"),
+                format!("sqlite://{}.db?mode=rwc", service.name),
+            )?,
+            nats_url: nats_url(get("NATS_URL"))?,
+            log_format: match get("LOG_FORMAT").as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => return Err(invalid("LOG_FORMAT", other, "expected text or json")),
+            },
+            request_timeout: Duration::from_millis(positive(
+                "GRPC_REQUEST_TIMEOUT_MS",
+                get("GRPC_REQUEST_TIMEOUT_MS"),
+                30_000,
+            )?),
+            concurrency_limit: positive(
+                "GRPC_CONCURRENCY_LIMIT",
+                get("GRPC_CONCURRENCY_LIMIT"),
+                256,
+            )? as usize,
+            event_max_deliver: positive("EVENT_MAX_DELIVER", get("EVENT_MAX_DELIVER"), 5)?,
+            shutdown_grace: Duration::from_millis(positive(
+                "SHUTDOWN_GRACE_MS",
+                get("SHUTDOWN_GRACE_MS"),
+                10_000,
+            )?),
+        })
+    }
+}
+
+fn invalid(variable: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    variable: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| invalid(variable, &v, e.to_string())),
+    }
+}
+
+fn positive(variable: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    let n = parse_or(variable, value.clone(), default)?;
+    if n == 0 {
+        return Err(invalid(variable, &value.unwrap_or_default(), "must be greater than zero"));
+    }
+    Ok(n)
+}
+
+fn database_url(value: Option<String>, default: String) -> Result<String, ConfigError> {
+    let url = value.unwrap_or(default);
+    let supported = ["sqlite:", "postgres://", "postgresql://"];
+    if supported.iter().any(|p| url.starts_with(p)) {
+        Ok(url)
+    } else {
+        Err(invalid("DATABASE_URL", &url, "expected a sqlite: or postgres:// URL"))
+    }
+}
+
+fn nats_url(value: Option<String>) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
+    let ok = url
+        .split(',')
+        .all(|u| ["nats://", "tls://", "ws://", "wss://"].iter().any(|p| u.trim().starts_with(p)));
+    if ok {
+        Ok(url)
+    } else {
+        Err(invalid("NATS_URL", &url, "expected nats://host:port (comma-separated for a cluster)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const REGISTRY: ServiceInfo = ServiceInfo {
+        name: "registry",
+        default_grpc_port: 50051,
+        default_http_port: 8081,
+    };
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(REGISTRY, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_service() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:50051");
+        assert_eq!(c.http_addr.to_string(), "0.0.0.0:8081");
+        assert_eq!(c.database_url, "sqlite://registry.db?mode=rwc");
+        assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let c = load(&[
+            ("GRPC_ADDR", "127.0.0.1:6000"),
+            ("DATABASE_URL", "postgres://u:p@db/registry"),
+            ("LOG_FORMAT", "json"),
+            ("EVENT_MAX_DELIVER", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.grpc_addr.port(), 6000);
+        assert!(c.database_url.starts_with("postgres://"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.event_max_deliver, 3);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (var, value) in [
+            ("GRPC_ADDR", "localhost"),
+            ("HTTP_ADDR", "1.2.3.4:99999"),
+            ("DATABASE_URL", "mysql://x"),
+            ("NATS_URL", "http://x"),
+            ("LOG_FORMAT", "xml"),
+            ("GRPC_CONCURRENCY_LIMIT", "0"),
+            ("GRPC_REQUEST_TIMEOUT_MS", "soon"),
+        ] {
+            let err = load(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The transactional outbox. A service writes its events in the same transaction as the state
+//! change ([`enqueue`]); the [`Relay`] publishes them afterwards with `Nats-Msg-Id` = event id,
+//! retrying with backoff until JetStream acknowledges, and marks them sent. RPCs never wait on NATS.
+
+use super::OutgoingEvent;
+use crate::db::now_micros;
+use async_nats::jetstream;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryOrder, QuerySelect, Set};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        #[sea_orm(unique)]
+        pub event_id: String,
+        pub subject: String,
+        pub source: String,
+        pub aggregate_id: String,
+        pub correlation_id: String,
+        pub time_us: i64,
+        pub payload: Vec<u8>,
+        pub published_us: Option<i64>,
+        pub attempts: i32,
+        pub last_error: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Writes `event` to the outbox inside the caller's transaction.
+pub async fn enqueue(conn: &impl ConnectionTrait, event: &OutgoingEvent) -> Result<(), DbErr> {
+    entity::ActiveModel {
+        event_id: Set(event.id.to_string()),
+        subject: Set(event.subject.clone()),
+        source: Set(event.source.clone()),
+        aggregate_id: Set(event.aggregate_id.clone()),
+        correlation_id: Set(event.correlation_id.clone()),
+        time_us: Set(event.time_us),
+        payload: Set(event.payload.clone()),
+        published_us: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// A handle the services use to wake the relay right after a commit, so events leave at once
+/// instead of on the next poll.
+#[derive(Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tells the relay there is something new.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+}
+
+const BATCH: u64 = 256;
+const POLL: Duration = Duration::from_millis(500);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Publishes the outbox to JetStream.
+pub struct Relay {
+    db: DatabaseConnection,
+    js: jetstream::Context,
+    outbox: Outbox,
+    service: &'static str,
+}
+
+impl Relay {
+    pub fn new(db: DatabaseConnection, js: jetstream::Context, outbox: Outbox, service: &'static str) -> Self {
+        Self { db, js, outbox, service }
+    }
+
+    /// Runs until `stop` turns true, then makes one last attempt to drain before returning.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = MIN_BACKOFF;
+        let mut streams_ready = false;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            if !streams_ready {
+                match super::streams::ensure_all(&self.js).await {
+                    Ok(()) => streams_ready = true,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "JetStream not ready; retrying");
+                        sleep_or_stop(&mut stop, backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                }
+            }
+            match self.drain_once().await {
+                Ok(0) => {
+                    backoff = MIN_BACKOFF;
+                    tokio::select! {
+                        _ = self.outbox.wake.notified() => {}
+                        _ = tokio::time::sleep(POLL) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Ok(_) => backoff = MIN_BACKOFF,
+                Err(err) => {
+                    tracing::warn!(error = %err, backoff_ms = backoff.as_millis() as u64, "outbox publish failed; retrying");
+                    sleep_or_stop(&mut stop, backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        if let Err(err) = self.flush(Duration::from_secs(5)).await {
+            tracing::warn!(error = %err, "outbox not fully flushed at shutdown; it is sent on next start");
+        }
+    }
+
+    /// Publishes until the outbox is empty or `within` has passed.
+    pub async fn flush(&self, within: Duration) -> anyhow::Result<()> {
+        tokio::time::timeout(within, async {
+            while self.drain_once().await? > 0 {}
+            anyhow::Ok(())
+        })
+        .await?
+    }
+
+    /// Publishes one batch in order; returns how many were sent.
+    async fn drain_once(&self) -> anyhow::Result<usize> {
+        let pending = entity::Entity::find()
+            .filter(entity::Column::PublishedUs.is_null())
+            .order_by_asc(entity::Column::Seq)
+            .limit(BATCH)
+            .all(&self.db)
+            .await?;
+        self.record_backlog(&pending).await;
+        let mut sent = 0;
+        for row in pending {
+            if let Err(err) = self.publish(&row).await {
+                self.record_failure(&row, &err).await;
+                return Err(err);
+            }
+            entity::Entity::update_many()
+                .col_expr(entity::Column::PublishedUs, Expr::value(now_micros()))
+                .col_expr(entity::Column::Attempts, Expr::value(row.attempts + 1))
+                .col_expr(entity::Column::LastError, Expr::value(Option::<String>::None))
+                .filter(entity::Column::Seq.eq(row.seq))
+                .exec(&self.db)
+                .await?;
+            metrics::counter!("flywheel_outbox_published_total", "service" => self.service).increment(1);
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    async fn publish(&self, row: &entity::Model) -> anyhow::Result<()> {
+        let event = OutgoingEvent {
+            id: row.event_id.parse()?,
+            subject: row.subject.clone(),
+            source: row.source.clone(),
+            aggregate_id: row.aggregate_id.clone(),
+            correlation_id: row.correlation_id.clone(),
+            time_us: row.time_us,
+            payload: row.payload.clone(),
+        };
+        let ack = self
+            .js
+            .publish_with_headers(event.subject.clone(), event.headers(), event.payload.into())
+            .await?;
+        tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await??;
+        Ok(())
+    }
+
+    async fn record_failure(&self, row: &entity::Model, err: &anyhow::Error) {
+        let result = entity::Entity::update_many()
+            .col_expr(entity::Column::Attempts, Expr::value(row.attempts + 1))
+            .col_expr(entity::Column::LastError, Expr::value(Some(err.to_string())))
+            .filter(entity::Column::Seq.eq(row.seq))
+            .exec(&self.db)
+            .await;
+        if let Err(db_err) = result {
+            tracing::warn!(error = %db_err, "could not record the outbox failure");
+        }
+    }
+
+    async fn record_backlog(&self, batch: &[entity::Model]) {
+        let backlog = if batch.len() as u64 >= BATCH {
+            entity::Entity::find()
+                .filter(entity::Column::PublishedUs.is_null())
+                .count(&self.db)
+                .await
+                .unwrap_or(BATCH)
+        } else {
+            batch.len() as u64
+        };
+        let age_s = batch
+            .first()
+            .map(|r| (now_micros() - r.time_us).max(0) as f64 / 1e6)
+            .unwrap_or(0.0);
+        metrics::gauge!("flywheel_outbox_backlog", "service" => self.service).set(backlog as f64);
+        metrics::gauge!("flywheel_outbox_oldest_age_seconds", "service" => self.service).set(age_s);
+    }
+}
+
+async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stop.changed() => {}
+    }
+}

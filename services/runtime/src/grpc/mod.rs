@@ -1,0 +1,57 @@
+//! Serving gRPC the same way in every service: standard health, reflection (v1 and v1alpha),
+//! request timeouts, a concurrency limit and RPC metrics.
+
+mod metrics_layer;
+
+pub use metrics_layer::MetricsLayer;
+
+use crate::config::Config;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+/// Metadata key through which callers pass the correlation id that follows a piece of work
+/// through every service and event.
+pub const CORRELATION_METADATA: &str = "x-correlation-id";
+
+/// The caller's correlation id, or a fresh one.
+pub fn correlation_id<T>(request: &tonic::Request<T>) -> String {
+    request
+        .metadata()
+        .get(CORRELATION_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Adds gRPC reflection for the Flywheel contracts and the health service.
+pub fn with_reflection(routes: Routes) -> anyhow::Result<Routes> {
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(flywheel_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(flywheel_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok(routes.add_service(v1).add_service(v1alpha))
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    routes: Routes,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    Server::builder()
+        .timeout(config.request_timeout)
+        .concurrency_limit_per_connection(config.concurrency_limit)
+        .layer(MetricsLayer)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+}

@@ -1,0 +1,19 @@
+//! What every Flywheel service does the same way, written once: configuration, telemetry, the
+//! database and migrations, events (outbox relay, idempotent consumers), gRPC serving, metrics,
+//! request ids, pagination and the mapping of domain errors to gRPC statuses.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod host;
+pub mod http;
+pub mod idempotency;
+pub mod migrations;
+pub mod pagination;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{Config, ServiceInfo};
+pub use error::{Error, Result, Violations};

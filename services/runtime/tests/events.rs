@@ -1,0 +1,277 @@
+//! The outbox and the inbox against a real nats-server and a real SQLite database.
+
+use async_nats::jetstream::{self, consumer::pull};
+use flywheel_runtime::db::{begin_write, connect_and_migrate};
+use flywheel_runtime::events::consumer::{self, ConsumerSpec, EventHandler, HandlerError};
+use flywheel_runtime::events::outbox::{self, Outbox, Relay};
+use flywheel_runtime::events::{IncomingEvent, OutgoingEvent, streams};
+use flywheel_testing::{NatsServer, TestDatabase, eventually};
+use futures::StreamExt;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
+use sea_orm_migration::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+struct Migrator;
+
+struct CreateApplied;
+
+impl MigrationName for CreateApplied {
+    fn name(&self) -> &str {
+        "m9000_test_applied"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateApplied {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE TABLE applied (event_id TEXT NOT NULL)")
+            .await
+            .map(|_| ())
+    }
+}
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = flywheel_runtime::migrations::all();
+        all.push(Box::new(CreateApplied));
+        all
+    }
+}
+
+/// Records every application in a table, failing the first `fail_first` attempts.
+struct RecordingHandler {
+    attempts: AtomicUsize,
+    fail_first: usize,
+    permanent: bool,
+}
+
+impl RecordingHandler {
+    fn new(fail_first: usize, permanent: bool) -> Arc<Self> {
+        Arc::new(Self { attempts: AtomicUsize::new(0), fail_first, permanent })
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for RecordingHandler {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
+        txn.execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "INSERT INTO applied (event_id) VALUES (?)",
+            [event.id.clone().into()],
+        ))
+        .await?;
+        if self.permanent {
+            return Err(HandlerError::Permanent(anyhow::anyhow!("cannot be applied")));
+        }
+        if attempt < self.fail_first {
+            // The insert above is rolled back with the transaction.
+            return Err(HandlerError::Transient(anyhow::anyhow!("try again")));
+        }
+        Ok(())
+    }
+}
+
+async fn applied_count(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM applied"))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+fn event(n: usize) -> OutgoingEvent {
+    OutgoingEvent::new(
+        "registry",
+        "flywheel.registry.site.registered",
+        format!("site-{n}"),
+        "corr",
+        &prost_types::Timestamp { seconds: n as i64, nanos: 0 },
+    )
+}
+
+async fn read_all(js: &jetstream::Context, stream: &str, expect: usize) -> Vec<jetstream::Message> {
+    let consumer = js
+        .get_stream(stream)
+        .await
+        .unwrap()
+        .create_consumer(pull::Config::default())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut batch = consumer.messages().await.unwrap();
+    while got.len() < expect {
+        let m = tokio::time::timeout(Duration::from_secs(20), batch.next())
+            .await
+            .expect("the expected events arrive")
+            .unwrap()
+            .unwrap();
+        m.ack().await.unwrap();
+        got.push(m);
+    }
+    // Nothing more arrives.
+    assert!(tokio::time::timeout(Duration::from_millis(500), batch.next()).await.is_err());
+    got
+}
+
+#[tokio::test]
+async fn outbox_publishes_each_event_once_after_nats_comes_back() {
+    let mut nats = NatsServer::start().await;
+    let database = TestDatabase::new();
+    let db = connect_and_migrate::<Migrator>(&database.url()).await.unwrap();
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(nats.url())
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let outbox = Outbox::new();
+    let (stop, stop_rx) = watch::channel(false);
+    let relay = tokio::spawn(Relay::new(db.clone(), js.clone(), outbox.clone(), "registry").run(stop_rx));
+
+    nats.stop();
+    let events: Vec<_> = (0..3).map(event).collect();
+    let txn = begin_write(&db).await.unwrap();
+    for e in &events {
+        outbox::enqueue(&txn, e).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    outbox.notify();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nats.restart().await;
+
+    let reader = jetstream::new(nats.client().await);
+    eventually(Duration::from_secs(20), || {
+        let reader = reader.clone();
+        async move { reader.get_stream(streams::REGISTRY.name).await.ok() }
+    })
+    .await;
+    let got = read_all(&reader, streams::REGISTRY.name, 3).await;
+    let ids: Vec<String> = got
+        .iter()
+        .map(|m| m.headers.as_ref().unwrap().get("ce-id").unwrap().as_str().to_owned())
+        .collect();
+    let expected: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(ids, expected, "in order, once each");
+    let h = got[0].headers.as_ref().unwrap();
+    assert_eq!(h.get("ce-type").unwrap().as_str(), "flywheel.registry.site.registered.v1");
+    assert_eq!(h.get("ce-source").unwrap().as_str(), "flywheel/registry");
+    assert_eq!(h.get("ce-subject").unwrap().as_str(), "site-0");
+    assert_eq!(h.get("content-type").unwrap().as_str(), "application/protobuf");
+    assert_eq!(h.get("Nats-Msg-Id").unwrap().as_str(), expected[0]);
+
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+}
+
+async fn publish_raw(js: &jetstream::Context, e: &OutgoingEvent, msg_id: &str) {
+    let mut headers = e.headers();
+    headers.insert("Nats-Msg-Id", msg_id);
+    js.publish_with_headers(e.subject.clone(), headers, e.payload.clone().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+struct Running {
+    db: DatabaseConnection,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn run_consumer(nats: &NatsServer, handler: Arc<dyn EventHandler>, max_deliver: u64) -> Running {
+    let database = Box::leak(Box::new(TestDatabase::new()));
+    let db = connect_and_migrate::<Migrator>(&database.url()).await.unwrap();
+    let js = jetstream::new(nats.client().await);
+    streams::ensure_all(&js).await.unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let spec = ConsumerSpec {
+        durable: "test-consumer".into(),
+        stream: streams::REGISTRY.name,
+        filter_subjects: vec!["flywheel.registry.site.>".into()],
+        max_deliver,
+    };
+    let task = tokio::spawn(consumer::run(js, db.clone(), spec, handler, Outbox::new(), stop_rx));
+    Running { db, stop, task }
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_applied_once() {
+    let nats = NatsServer::start().await;
+    let handler = RecordingHandler::new(0, false);
+    let running = run_consumer(&nats, handler.clone(), 5).await;
+    let js = jetstream::new(nats.client().await);
+
+    let e = event(1);
+    // The same event arrives twice (a replay past the de-duplication window looks like this).
+    publish_raw(&js, &e, "copy-1").await;
+    publish_raw(&js, &e, "copy-2").await;
+    publish_raw(&js, &event(2), "other").await;
+
+    eventually(Duration::from_secs(20), || {
+        let h = handler.clone();
+        async move { (h.attempts.load(Ordering::SeqCst) >= 2).then_some(()) }
+    })
+    .await;
+    // Give the duplicate its chance to be (wrongly) applied.
+    let js2 = js.clone();
+    eventually(Duration::from_secs(20), || {
+        let js = js2.clone();
+        async move {
+            let mut c = js.get_consumer_from_stream::<pull::Config, _, _>("test-consumer", streams::REGISTRY.name).await.ok()?;
+            let info = c.info().await.ok()?;
+            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(applied_count(&running.db).await, 2, "two distinct events, each applied once");
+    assert_eq!(handler.attempts.load(Ordering::SeqCst), 2, "the duplicate never reached the handler");
+    running.stop.send(true).unwrap();
+    running.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_event_is_retried_then_applied_once() {
+    let nats = NatsServer::start().await;
+    let handler = RecordingHandler::new(2, false);
+    let running = run_consumer(&nats, handler.clone(), 5).await;
+    let js = jetstream::new(nats.client().await);
+    publish_raw(&js, &event(7), "e7").await;
+
+    let db = running.db.clone();
+    eventually(Duration::from_secs(30), || {
+        let db = db.clone();
+        async move { (applied_count(&db).await == 1).then_some(()) }
+    })
+    .await;
+    assert_eq!(handler.attempts.load(Ordering::SeqCst), 3);
+    running.stop.send(true).unwrap();
+    running.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_applied_goes_to_the_dead_letters() {
+    let nats = NatsServer::start().await;
+    let handler = RecordingHandler::new(0, true);
+    let running = run_consumer(&nats, handler.clone(), 3).await;
+    let js = jetstream::new(nats.client().await);
+    let e = event(9);
+    publish_raw(&js, &e, "e9").await;
+
+    let dead = read_all(&js, streams::DEADLETTER.name, 1).await;
+    let h = dead[0].headers.as_ref().unwrap();
+    assert_eq!(dead[0].subject.as_str(), "flywheel.deadletter.test-consumer");
+    assert_eq!(h.get("ce-id").unwrap().as_str(), e.id.to_string());
+    assert_eq!(h.get("flywheel-dead-subject").unwrap().as_str(), e.subject);
+    assert!(h.get("flywheel-dead-error").unwrap().as_str().contains("cannot be applied"));
+    assert_eq!(applied_count(&running.db).await, 0, "nothing half-applied");
+    running.stop.send(true).unwrap();
+    running.task.await.unwrap();
+}

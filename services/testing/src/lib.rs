@@ -1,0 +1,148 @@
+//! Test support, after nats.rs's own harness: a real `nats-server` per test (random port,
+//! temporary JetStream store, killed on drop, ready before it is returned), a fresh database per
+//! test, and configuration for a service served on 127.0.0.1:0.
+
+use flywheel_runtime::config::{Config, ServiceInfo};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// A `nats-server` with JetStream, owned by one test.
+pub struct NatsServer {
+    port: u16,
+    store: TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts a server on a free port and waits until JetStream answers.
+    pub async fn start() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            store: TempDir::new().expect("temporary directory"),
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL); the JetStream store stays for [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store, and waits until JetStream answers.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = Command::new(nats_server_binary())
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed (the README's test command installs it)");
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(client) = async_nats::connect(self.url()).await {
+                let js = async_nats::jetstream::new(client);
+                if js.query_account().await.is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "nats-server did not become ready on {}", self.url());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A client connected to this server.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url()).await.expect("connect to the test nats-server")
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn nats_server_binary() -> PathBuf {
+    std::env::var_os("NATS_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("nats-server"))
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// A fresh, empty SQLite database file owned by one test (deleted on drop).
+pub struct TestDatabase {
+    dir: TempDir,
+}
+
+impl TestDatabase {
+    pub fn new() -> Self {
+        Self { dir: TempDir::new().expect("temporary directory") }
+    }
+
+    pub fn url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.dir.path().join("test.db").display())
+    }
+}
+
+impl Default for TestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Configuration for a service under test: loopback, port 0, this database and NATS.
+pub fn config(service: ServiceInfo, database_url: &str, nats_url: &str) -> Config {
+    let vars = [
+        ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("DATABASE_URL", database_url.to_owned()),
+        ("NATS_URL", nats_url.to_owned()),
+        ("SHUTDOWN_GRACE_MS", "3000".to_owned()),
+    ];
+    Config::from_lookup(service, |name| {
+        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    })
+    .expect("test configuration is valid")
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes; for state that converges through
+/// events (no fixed sleeps).
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
