@@ -2,6 +2,7 @@
 //! database and migrations, events (outbox relay, idempotent consumers), gRPC serving, metrics,
 //! request ids, pagination and the mapping of domain errors to gRPC statuses.
 
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod migrations;
 pub mod pagination;
 pub mod shutdown;
 pub mod telemetry;
+pub mod writer;
 
 pub use config::{Config, ServiceInfo};
 pub use error::{Error, Result, Violations};

@@ -146,3 +146,48 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A service running in the test process on its bound loopback ports.
+pub struct RunningService {
+    pub grpc_addr: std::net::SocketAddr,
+    pub http_addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningService {
+    /// Runs `bound` until [`stop`](Self::stop) is called.
+    pub fn start(bound: flywheel_runtime::host::BoundService) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (grpc_addr, http_addr) = (bound.grpc_addr, bound.http_addr);
+        let task = tokio::spawn(bound.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { grpc_addr, http_addr, stop: Some(stop), task }
+    }
+
+    /// A channel to the service's gRPC address.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc_addr))
+            .expect("a valid endpoint")
+            .connect()
+            .await
+            .expect("connect to the service under test")
+    }
+
+    /// Shuts the service down gracefully and returns how its run ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs Flywheel on this machine without containers: a JetStream nats-server and every service,
+# each on its default ports with a SQLite database under .run/. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+source scripts/ensure-tools.sh
+cargo build --release --bins
+
+mkdir -p .run
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+nats-server -js -a 127.0.0.1 -p 4222 -m 8222 -sd .run/nats >.run/nats.log 2>&1 &
+pids+=($!)
+
+for service in registry; do
+  DATABASE_URL="sqlite://.run/${service}.db?mode=rwc" ./target/release/flywheel-${service} &
+  pids+=($!)
+done
+
+echo "Flywheel is starting: registry gRPC on 127.0.0.1:50051, metrics on http://127.0.0.1:8081/metrics" >&2
+wait -n
