@@ -8,7 +8,7 @@ source scripts/ensure-tools.sh
 echo "==> nats-server $(nats-server --version)" >&2
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --exclude flywheel-e2e --no-fail-fast "$@"
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --exclude flywheel-e2e --no-fail-fast "$@"
 fi
