@@ -1,0 +1,163 @@
+//! Feedback's schema, as versioned migrations after the runtime's own.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = flywheel_runtime::migrations::all();
+        all.push(Box::new(CreateFeedback));
+        all
+    }
+}
+
+struct CreateFeedback;
+
+impl MigrationName for CreateFeedback {
+    fn name(&self) -> &str {
+        "m0100_feedback"
+    }
+}
+
+fn id(name: &'static str) -> ColumnDef {
+    string_len(name, 128)
+}
+
+fn index(name: &str, table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(table).if_not_exists();
+    for c in cols {
+        i.col(*c);
+    }
+    i.to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateFeedback {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let tables = [
+            Table::create()
+                .table("site")
+                .if_not_exists()
+                .col(id("id").primary_key())
+                .col(string_len("code", 64))
+                .col(string("name"))
+                .col(string_len("region_path", 400))
+                .col(double("lat"))
+                .col(double("lng"))
+                .col(double("service_radius_m"))
+                .col(text("address"))
+                .col(integer("status"))
+                .col(big_integer("version"))
+                .to_owned(),
+            Table::create()
+                .table("category")
+                .if_not_exists()
+                .col(id("id").primary_key())
+                .col(string_len("code", 64))
+                .col(string("name"))
+                .col(text("description"))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(integer("default_priority"))
+                .col(integer("status"))
+                .col(big_integer("version"))
+                .to_owned(),
+            Table::create()
+                .table("report")
+                .if_not_exists()
+                .col(id("id").primary_key())
+                .col(string_len_uniq("tracking_code", 16))
+                .col(integer("kind"))
+                .col(id("site_id"))
+                .col(string_len("region_path", 400))
+                .col(id("zone_id"))
+                .col(double_null("lat"))
+                .col(double_null("lng"))
+                .col(text("address"))
+                .col(id("category_id"))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(integer("priority_hint"))
+                .col(text("description"))
+                .col(text("media_urls"))
+                .col(integer("channel"))
+                .col(id("resident_id"))
+                .col(boolean("needs_field_work"))
+                .col(integer("status"))
+                .col(id("ticket_id"))
+                .col(id("duplicate_of"))
+                .col(integer("duplicate_count"))
+                .col(integer("support_count"))
+                .col(integer("reopen_count"))
+                .col(id("correlation_id"))
+                .col(big_integer("version"))
+                .col(big_integer("submit_us"))
+                .col(big_integer("update_us"))
+                .col(big_integer_null("close_us"))
+                .col(big_integer_null("expected_resolve_us"))
+                .to_owned(),
+            Table::create()
+                .table("report_timeline")
+                .if_not_exists()
+                .col(id("report_id"))
+                .col(integer("seq"))
+                .col(integer("status"))
+                .col(big_integer("time_us"))
+                .col(text("note"))
+                .primary_key(Index::create().col("report_id").col("seq"))
+                .to_owned(),
+            Table::create()
+                .table("survey")
+                .if_not_exists()
+                .col(id("report_id"))
+                .col(integer("round"))
+                .col(integer("state"))
+                .col(id("ticket_id"))
+                .col(big_integer("open_us"))
+                .col(big_integer("close_us"))
+                .col(integer("rating"))
+                .col(integer("fixed"))
+                .col(text("comment"))
+                .col(big_integer_null("rate_us"))
+                .primary_key(Index::create().col("report_id").col("round"))
+                .to_owned(),
+            Table::create()
+                .table("resident_contact")
+                .if_not_exists()
+                .col(id("report_id").primary_key())
+                .col(string_len("name", 400))
+                .col(string_len("phone", 64))
+                .col(string_len("email", 400))
+                .to_owned(),
+            Table::create()
+                .table("report_support")
+                .if_not_exists()
+                .col(id("report_id"))
+                .col(id("resident_id"))
+                .col(integer("channel"))
+                .col(big_integer("time_us"))
+                .primary_key(Index::create().col("report_id").col("resident_id"))
+                .to_owned(),
+        ];
+        for table in tables {
+            m.create_table(table).await?;
+        }
+        for i in [
+            index("report_site_category", "report", &["site_id", "category_id", "submit_us"]),
+            index("report_resident", "report", &["resident_id", "submit_us"]),
+            index("report_channel", "report", &["channel", "submit_us"]),
+            index("report_ticket", "report", &["ticket_id"]),
+            index("report_duplicate_of", "report", &["duplicate_of"]),
+            index("report_region_path", "report", &["region_path"]),
+            index("support_resident", "report_support", &["resident_id", "time_us"]),
+            index("site_lat_lng", "site", &["lat", "lng"]),
+            index("category_code", "category", &["code"]),
+        ] {
+            m.create_index(i).await?;
+        }
+        Ok(())
+    }
+}
