@@ -60,11 +60,12 @@ impl RecordingHandler {
 impl EventHandler for RecordingHandler {
     async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
         let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
-        txn.execute_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "INSERT INTO applied (event_id) VALUES (?)",
-            [event.id.clone().into()],
-        ))
+        let backend = txn.get_database_backend();
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "INSERT INTO applied (event_id) VALUES ($1)",
+            _ => "INSERT INTO applied (event_id) VALUES (?)",
+        };
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, [event.id.clone().into()]))
         .await?;
         if self.permanent {
             return Err(HandlerError::Permanent(anyhow::anyhow!("cannot be applied")));

@@ -94,19 +94,58 @@ pub fn free_port() -> u16 {
         .expect("a free port on 127.0.0.1")
 }
 
-/// A fresh, empty SQLite database file owned by one test (deleted on drop).
+/// A fresh, empty database owned by one test: a SQLite file (deleted on drop), or — when
+/// `FLYWHEEL_TEST_POSTGRES` holds an admin URL such as `postgres://user:pw@127.0.0.1:5432/postgres`
+/// — a new PostgreSQL database on that server (dropped on drop).
 pub struct TestDatabase {
     dir: TempDir,
+    postgres: Option<(String, String)>,
 }
 
 impl TestDatabase {
     pub fn new() -> Self {
-        Self { dir: TempDir::new().expect("temporary directory") }
+        let dir = TempDir::new().expect("temporary directory");
+        let postgres = std::env::var("FLYWHEEL_TEST_POSTGRES").ok().filter(|u| !u.is_empty()).map(|admin| {
+            let name = format!("flywheel_test_{}", std::process::id() as u64 * 1_000_000 + next_database());
+            postgres_admin(&admin, &format!("CREATE DATABASE {name}"));
+            (admin, name)
+        });
+        Self { dir, postgres }
     }
 
     pub fn url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.dir.path().join("test.db").display())
+        match &self.postgres {
+            Some((admin, name)) => match admin.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{name}"),
+                None => panic!("FLYWHEEL_TEST_POSTGRES must end in /<database>"),
+            },
+            None => format!("sqlite://{}?mode=rwc", self.dir.path().join("test.db").display()),
+        }
     }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres {
+            let _ = std::panic::catch_unwind(|| postgres_admin(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+        }
+    }
+}
+
+fn next_database() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs one administrative statement with `psql` (tests only; keeps this crate free of a
+/// second database driver).
+fn postgres_admin(admin_url: &str, sql: &str) {
+    let status = Command::new("psql")
+        .args([admin_url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql must be installed to test against PostgreSQL");
+    assert!(status.success(), "psql failed: {sql}");
 }
 
 impl Default for TestDatabase {
