@@ -1,0 +1,247 @@
+//! The gRPC API over a real server: placement, privacy, duplicates and "me too", staff
+//! classification, idempotent and rate-limited submission, listing.
+
+mod common;
+
+use common::*;
+use flywheel_feedback::settings::Settings;
+use flywheel_proto::flywheel::common::v1::GeoPoint;
+use flywheel_proto::flywheel::feedback::v1::*;
+use prost::Message;
+
+fn submit(report: Report) -> SubmitReportRequest {
+    SubmitReportRequest { report: Some(report), contact: Some(contact()), request_id: String::new() }
+}
+
+fn by_id(id: &str) -> GetReportRequest {
+    GetReportRequest { lookup: Some(get_report_request::Lookup::Id(id.into())) }
+}
+
+#[tokio::test]
+async fn submissions_are_placed_validated_and_kept_private() {
+    let mut h = Harness::start().await;
+    let (tower, _) = h.district().await;
+
+    let nowhere = h
+        .client
+        .submit_report(resident("res-1", submit(complaint(Some(GeoPoint { lat: 23.2, lng: 113.324 })))))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&nowhere), ["report.location"]);
+    assert!(nowhere.message().contains("no managed site covers this location"), "{}", nowhere.message());
+
+    let bad = h
+        .client
+        .submit_report(resident("res-1", submit(Report { kind: 0, location: None, description: "x".repeat(4001), ..complaint(None) })))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&bad), ["report.kind", "report.location", "report.description"]);
+
+    let unknown = h
+        .client
+        .submit_report(resident("res-1", submit(Report { category_id: "cat-none".into(), ..complaint(None) })))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    let anonymous = h.client.submit_report(tonic::Request::new(submit(complaint(None)))).await.unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+
+    // Without a category the report waits, unclassified, for staff.
+    let filed = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap().into_inner();
+    assert_eq!(filed.site_id, tower.id);
+    assert_eq!(filed.classification, ClassificationState::Unclassified as i32);
+    assert_eq!(filed.category_id, "");
+    assert!(!filed.needs_field_work);
+
+    // Anyone can track it by code, but sees neither the resident id nor the correlation id.
+    let tracked = h
+        .client
+        .get_report(GetReportRequest { lookup: Some(get_report_request::Lookup::TrackingCode(filed.tracking_code.replace('-', ""))) })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tracked.id, filed.id);
+    assert_eq!(tracked.resident_id, "");
+    assert_eq!(tracked.correlation_id, "");
+    let by_staff = h.client.get_report(staff("ops", by_id(&filed.id))).await.unwrap().into_inner();
+    assert_eq!(by_staff.resident_id, "res-1");
+    assert!(!by_staff.correlation_id.is_empty());
+
+    // Contact details: the reporter and staff, never another resident.
+    let denied = h.client.get_report_contact(resident("res-2", GetReportContactRequest { report_id: filed.id.clone() })).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let own = h.client.get_report_contact(resident("res-1", GetReportContactRequest { report_id: filed.id.clone() })).await.unwrap().into_inner();
+    assert_eq!(own.contact.unwrap(), contact());
+    let for_staff = h.client.get_report_contact(staff("ops", GetReportContactRequest { report_id: filed.id.clone() })).await.unwrap().into_inner();
+    assert_eq!(for_staff.resident_id, "res-1");
+}
+
+#[tokio::test]
+async fn staff_classify_the_unclassified_queue() {
+    let mut h = Harness::start().await;
+    let (_, light) = h.district().await;
+    let filed = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap().into_inner();
+    let classify = ClassifyReportRequest {
+        report_id: filed.id.clone(),
+        version: filed.version,
+        category_id: light.id.clone(),
+        note: "Passed to the lighting crew".into(),
+        ..Default::default()
+    };
+    let refused = h.client.classify_report(resident("res-1", classify.clone())).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let stale = h.client.classify_report(staff("ops", ClassifyReportRequest { version: 9, ..classify.clone() })).await.unwrap_err();
+    assert_eq!(stale.code(), tonic::Code::Aborted);
+
+    let queue = h.client.list_reports(staff("ops", ListReportsRequest { unclassified: Some(true), ..Default::default() })).await.unwrap().into_inner();
+    assert_eq!(queue.reports.len(), 1);
+
+    let classified = h.client.classify_report(staff("ops", classify.clone())).await.unwrap().into_inner();
+    assert_eq!(classified.category_id, light.id);
+    assert_eq!(classified.classification, ClassificationState::Classified as i32);
+    assert!(classified.needs_field_work);
+    assert_eq!(classified.priority_hint, 3);
+    assert_eq!(classified.cell.unwrap().dimension, light.cell.unwrap().dimension);
+    let again = h.client.classify_report(staff("ops", ClassifyReportRequest { version: classified.version, ..classify })).await.unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+
+    let events = h.feedback_events(2).await;
+    assert_eq!(subjects(&events), ["flywheel.feedback.report.submitted", "flywheel.feedback.report.classified"]);
+    let event = ReportClassified::decode(events[1].payload.clone()).unwrap();
+    assert_eq!(event.classified_by, "ops");
+    assert!(event.report.unwrap().needs_field_work);
+}
+
+#[tokio::test]
+async fn a_repeat_report_is_linked_and_residents_can_support_instead() {
+    let mut h = Harness::start().await;
+    let (_, light) = h.district().await;
+    let at = |lat| Report { category_id: light.id.clone(), ..complaint(Some(GeoPoint { lat, lng: 113.324 })) };
+    let primary = h.client.submit_report(resident("res-1", submit(at(23.1060)))).await.unwrap().into_inner();
+    let repeat = h.client.submit_report(resident("res-2", submit(at(23.1064)))).await.unwrap().into_inner(); // ~45 m
+    assert_eq!(repeat.duplicate_of_report_id, primary.id);
+    assert!(!repeat.needs_field_work, "a duplicate gets no ticket of its own");
+    let far = h.client.submit_report(resident("res-3", submit(at(23.1080)))).await.unwrap().into_inner(); // ~220 m
+    assert_eq!(far.duplicate_of_report_id, "");
+
+    let primary_now = h.client.get_report(staff("ops", by_id(&primary.id))).await.unwrap().into_inner();
+    assert_eq!(primary_now.duplicate_count, 1);
+
+    // "Me too": counted once per resident, never for the reporter.
+    let support = |who: &str| resident(who, SupportReportRequest { report_id: primary.id.clone(), channel: ReportChannel::App as i32, request_id: String::new() });
+    let first = h.client.support_report(support("res-4")).await.unwrap().into_inner();
+    assert!(first.counted);
+    assert_eq!(first.report.unwrap().support_count, 1);
+    assert!(!h.client.support_report(support("res-4")).await.unwrap().into_inner().counted);
+    assert!(!h.client.support_report(support("res-1")).await.unwrap().into_inner().counted);
+    let on_duplicate = h
+        .client
+        .support_report(resident("res-5", SupportReportRequest { report_id: repeat.id.clone(), channel: ReportChannel::App as i32, request_id: String::new() }))
+        .await
+        .unwrap_err();
+    assert_eq!(on_duplicate.code(), tonic::Code::FailedPrecondition);
+
+    // Nearby open reports are listed to any resident looking for one to support.
+    let nearby = h
+        .client
+        .list_reports(resident("res-9", ListReportsRequest {
+            near: Some(GeoCircle { center: Some(GeoPoint { lat: 23.1060, lng: 113.324 }), radius_m: 100.0 }),
+            open_only_nearby: true,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<_> = nearby.reports.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [primary.id.as_str()]);
+    assert_eq!(nearby.reports[0].resident_id, "", "another resident's id stays hidden");
+
+    let events = h.feedback_events(5).await;
+    assert_eq!(
+        subjects(&events),
+        [
+            "flywheel.feedback.report.submitted",
+            "flywheel.feedback.report.submitted",
+            "flywheel.feedback.report.linked_as_duplicate",
+            "flywheel.feedback.report.submitted",
+            "flywheel.feedback.report.supported",
+        ]
+    );
+    let linked = ReportLinkedAsDuplicate::decode(events[2].payload.clone()).unwrap();
+    assert_eq!(linked.primary_report_id, primary.id);
+    assert_eq!(linked.primary_duplicate_count, 1);
+    assert!((40.0..50.0).contains(&linked.distance_m), "{}", linked.distance_m);
+    assert_eq!(linked.rule.unwrap().distance_m, 100.0);
+    let supported = ReportSupported::decode(events[4].payload.clone()).unwrap();
+    assert_eq!(supported.support_count, 1);
+}
+
+#[tokio::test]
+async fn retries_return_the_first_report_and_floods_are_refused() {
+    let settings = Settings { per_resident_per_hour: 3, per_channel_per_minute: 5, ..Settings::default() };
+    let mut h = Harness::with(settings).await;
+    h.district().await;
+    let keyed = SubmitReportRequest { request_id: "k-1".into(), ..submit(complaint(None)) };
+    let first = h.client.submit_report(resident("res-1", keyed.clone())).await.unwrap().into_inner();
+    let retry = h.client.submit_report(resident("res-1", keyed)).await.unwrap().into_inner();
+    assert_eq!(retry.id, first.id);
+
+    for _ in 0..2 {
+        h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap();
+    }
+    let flood = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap_err();
+    assert_eq!(flood.code(), tonic::Code::ResourceExhausted);
+    // Another resident may still file, until the channel's own limit.
+    h.client.submit_report(resident("res-2", submit(complaint(None)))).await.unwrap();
+    h.client.submit_report(resident("res-3", submit(complaint(None)))).await.unwrap();
+    let channel = h.client.submit_report(resident("res-4", submit(complaint(None)))).await.unwrap_err();
+    assert_eq!(channel.code(), tonic::Code::ResourceExhausted);
+    let web = Report { channel: ReportChannel::Web as i32, ..complaint(None) };
+    h.client.submit_report(resident("res-4", submit(web))).await.unwrap();
+}
+
+#[tokio::test]
+async fn lists_page_newest_first_and_residents_see_their_own() {
+    let mut h = Harness::start().await;
+    h.district().await;
+    let mut ids = Vec::new();
+    for who in ["res-1", "res-1", "res-2", "res-1", "res-2"] {
+        ids.push(h.client.submit_report(resident(who, submit(complaint(None)))).await.unwrap().into_inner().id);
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = h
+            .client
+            .list_reports(staff("ops", ListReportsRequest { site_id: "site-tower".into(), page_size: 2, page_token: token, ..Default::default() }))
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.reports.iter().map(|r| r.id.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, ids);
+
+    let mine = h.client.list_reports(resident("res-2", ListReportsRequest::default())).await.unwrap().into_inner();
+    assert_eq!(mine.reports.len(), 2);
+    assert!(mine.reports.iter().all(|r| r.resident_id == "res-2"));
+
+    let first = h.client.list_reports(staff("ops", ListReportsRequest { page_size: 2, ..Default::default() })).await.unwrap().into_inner();
+    let changed = h
+        .client
+        .list_reports(staff("ops", ListReportsRequest { page_size: 2, site_id: "x".into(), page_token: first.next_page_token, ..Default::default() }))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&changed), ["page_token"]);
+    let in_region = h
+        .client
+        .list_reports(staff("ops", ListReportsRequest { region_id: DISTRICT.into(), statuses: vec![ReportStatus::Submitted as i32], ..Default::default() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(in_region.reports.len(), 5);
+}
