@@ -6,7 +6,9 @@ use crate::caller::Caller;
 use flywheel_proto::flywheel::feedback::v1::feedback_service_server::FeedbackService;
 use flywheel_proto::flywheel::feedback::v1::*;
 use flywheel_runtime::grpc::correlation_id;
-use tonic::{Request, Response, Status};
+use std::time::Duration;
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 pub struct FeedbackApi {
     feedback: Feedback,
@@ -19,11 +21,26 @@ impl FeedbackApi {
 }
 
 fn reply<T>(result: flywheel_runtime::Result<T>) -> Result<Response<T>, Status> {
-    result.map(Response::new).map_err(Status::from)
+    result.map(Response::new).map_err(status)
 }
 
+/// The runtime's mapping, plus the RetryInfo the contract promises with a rate limit.
+fn status(err: flywheel_runtime::Error) -> Status {
+    match err {
+        flywheel_runtime::Error::ResourceExhausted(message) => {
+            let details = ErrorDetails::with_retry_info(Some(RATE_LIMIT_RETRY));
+            Status::with_error_details(Code::ResourceExhausted, message, details)
+        }
+        other => Status::from(other),
+    }
+}
+
+/// How long a rate-limited caller should wait: the limits count over sliding windows, so a
+/// minute frees at least the channel's share.
+const RATE_LIMIT_RETRY: Duration = Duration::from_secs(60);
+
 fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
-    Caller::from_metadata(r.metadata()).map_err(Status::from)
+    Caller::from_metadata(r.metadata()).map_err(status)
 }
 
 #[tonic::async_trait]
@@ -40,13 +57,13 @@ impl FeedbackService for FeedbackApi {
 
     async fn list_reports(&self, r: Request<ListReportsRequest>) -> Result<Response<ListReportsResponse>, Status> {
         let who = caller(&r)?;
-        let (reports, next_page_token) = self.feedback.list_reports(r.into_inner(), &who).await?;
+        let (reports, next_page_token) = self.feedback.list_reports(r.into_inner(), &who).await.map_err(status)?;
         Ok(Response::new(ListReportsResponse { reports, next_page_token }))
     }
 
     async fn support_report(&self, r: Request<SupportReportRequest>) -> Result<Response<SupportReportResponse>, Status> {
         let who = caller(&r)?;
-        let (report, counted) = self.feedback.support_report(r.into_inner(), &who).await?;
+        let (report, counted) = self.feedback.support_report(r.into_inner(), &who).await.map_err(status)?;
         Ok(Response::new(SupportReportResponse { report: Some(report), counted }))
     }
 

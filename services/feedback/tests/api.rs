@@ -191,6 +191,8 @@ async fn retries_return_the_first_report_and_floods_are_refused() {
     }
     let flood = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap_err();
     assert_eq!(flood.code(), tonic::Code::ResourceExhausted);
+    let retry_info = tonic_types::StatusExt::get_error_details(&flood).retry_info().cloned().unwrap();
+    assert!(retry_info.retry_delay.is_some());
     // Another resident may still file, until the channel's own limit.
     h.client.submit_report(resident("res-2", submit(complaint(None)))).await.unwrap();
     h.client.submit_report(resident("res-3", submit(complaint(None)))).await.unwrap();
@@ -244,4 +246,56 @@ async fn lists_page_newest_first_and_residents_see_their_own() {
         .unwrap()
         .into_inner();
     assert_eq!(in_region.reports.len(), 5);
+}
+
+#[tokio::test]
+async fn a_duplicate_follows_its_primary_report() {
+    let mut h = Harness::start().await;
+    let (_, light) = h.district().await;
+    let report = Report { category_id: light.id.clone(), ..complaint(None) };
+    let primary = h.client.submit_report(resident("res-1", submit(report.clone()))).await.unwrap().into_inner();
+    let repeat = h.client.submit_report(resident("res-2", submit(report))).await.unwrap().into_inner();
+    assert_eq!(repeat.duplicate_of_report_id, primary.id);
+
+    let created = ticket("ticket-1", &primary, flywheel_proto::flywheel::dispatch::v1::TicketState::New);
+    let event = flywheel_proto::flywheel::dispatch::v1::TicketCreated { ticket: Some(created.clone()), transition: None };
+    h.publish(&ticket_event("created", &created, &event), true).await;
+    h.wait_applied("FLYWHEEL_DISPATCH").await;
+
+    let followed = h.client.get_report(resident("res-2", by_id(&repeat.id))).await.unwrap().into_inner();
+    assert_eq!(followed.status, ReportStatus::Accepted as i32);
+    assert_eq!(followed.ticket_id, "", "the ticket belongs to the primary");
+    let events = h.feedback_events(5).await;
+    let change = ReportStatusChanged::decode(events[4].payload.clone()).unwrap();
+    assert_eq!(change.report.unwrap().id, repeat.id);
+    assert_eq!(change.cause, StatusChangeCause::PrimaryReport as i32);
+
+    // A third report while the primary is ACCEPTED shows that status from the start.
+    let late = h.client.submit_report(resident("res-3", submit(Report { category_id: light.id.clone(), ..complaint(None) }))).await.unwrap().into_inner();
+    assert_eq!(late.status, ReportStatus::Accepted as i32);
+    assert_eq!(statuses(&late), [ReportStatus::Submitted as i32, ReportStatus::Accepted as i32]);
+}
+
+#[tokio::test]
+async fn retired_sites_and_categories_take_no_new_reports() {
+    let mut h = Harness::start().await;
+    let (mut tower, mut light) = h.district().await;
+    tower.status = flywheel_proto::flywheel::registry::v1::Status::Retired as i32;
+    tower.version = 2;
+    light.status = tower.status;
+    light.version = 2;
+    let retired_site = flywheel_proto::flywheel::registry::v1::SiteRetired { site: Some(tower.clone()), reason: String::new() };
+    let retired_category = flywheel_proto::flywheel::registry::v1::CategoryRetired { category: Some(light.clone()) };
+    h.publish(&flywheel_runtime::events::OutgoingEvent::new("registry", "flywheel.registry.category.retired", &light.id, "c", &retired_category), false).await;
+    h.publish(&flywheel_runtime::events::OutgoingEvent::new("registry", "flywheel.registry.site.retired", &tower.id, "c", &retired_site), false).await;
+    // A replayed older event does not bring the site back.
+    let old = flywheel_proto::flywheel::registry::v1::SiteRegistered { site: Some(common::site("site-tower", "canton-tower", 23.106, 113.324, 500.0)) };
+    h.publish(&flywheel_runtime::events::OutgoingEvent::new("registry", "flywheel.registry.site.registered", &tower.id, "c", &old), false).await;
+    h.wait_applied("FLYWHEEL_REGISTRY").await;
+
+    let named = h.client.submit_report(resident("res-1", submit(Report { site_id: tower.id.clone(), location: None, ..complaint(None) }))).await.unwrap_err();
+    assert_eq!(named.code(), tonic::Code::FailedPrecondition);
+    assert!(named.message().contains("RETIRED"));
+    let located = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap_err();
+    assert_eq!(violated_fields(&located), ["report.location"]);
 }
