@@ -1,0 +1,73 @@
+//! What feedback's events ask of dispatch, applied in the consumer's transaction: a report that
+//! needs field work becomes one ticket; a reopen request reopens the report's ticket once.
+
+use super::change::{Cause, Change};
+use super::Dispatch;
+use crate::store::entities::ticket;
+use flywheel_proto::flywheel::dispatch::v1::{Actor, ActorKind, ReopenReason, Ticket, TicketOrigin, TicketOriginKind, TicketState};
+use flywheel_proto::flywheel::feedback::v1::Report;
+use flywheel_runtime::events::OutgoingEvent;
+use flywheel_runtime::{Error, Result};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+
+fn feedback() -> Cause {
+    Cause { actor: Actor { kind: ActorKind::Service as i32, id: "feedback".into(), ..Default::default() }, request_id: String::new() }
+}
+
+impl Dispatch {
+    /// Creates the ticket of a report that needs field work, unless it has one already.
+    pub async fn ticket_for_report(&self, txn: &DatabaseTransaction, report: Report, corr: &str) -> Result<Vec<OutgoingEvent>> {
+        if !report.needs_field_work || report.site_id.is_empty() || report.category_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let exists = ticket::Entity::find().filter(ticket::Column::ReportId.eq(&report.id)).one(txn).await?;
+        if exists.is_some() {
+            return Ok(Vec::new());
+        }
+        let corr = if report.correlation_id.is_empty() { corr.to_owned() } else { report.correlation_id.clone() };
+        let request = Ticket {
+            site_id: report.site_id,
+            zone_id: report.zone_id,
+            category_id: report.category_id,
+            priority: report.priority_hint,
+            description: report.description.chars().take(4000).collect(),
+            origin: Some(TicketOrigin {
+                kind: TicketOriginKind::ResidentReport as i32,
+                report_id: report.id,
+                report_tracking_code: report.tracking_code.chars().take(32).collect(),
+                ..Default::default()
+            }),
+            location: report.location,
+            media_urls: report.media_urls.into_iter().take(20).collect(),
+            support_count: report.support_count,
+            ..Default::default()
+        };
+        match self.create_in(txn, request, feedback(), &corr).await {
+            Ok((_, events)) => {
+                self.ticket_changed();
+                Ok(events)
+            }
+            // Another event about the same report made the ticket first.
+            Err(Error::AlreadyExists { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reopens the ticket of a report the resident is not satisfied with; a ticket already back
+    /// in work is left alone, so a repeated request reopens once.
+    pub async fn reopen_for_report(&self, txn: &DatabaseTransaction, ticket_id: &str, report_id: &str, note: &str) -> Result<Vec<OutgoingEvent>> {
+        let mut find = ticket::Entity::find();
+        find = if ticket_id.is_empty() { find.filter(ticket::Column::ReportId.eq(report_id)) } else { find.filter(ticket::Column::Id.eq(ticket_id)) };
+        let Some(row) = find.one(txn).await? else {
+            return Err(Error::not_found("ticket", if ticket_id.is_empty() { report_id } else { ticket_id }));
+        };
+        if ![TicketState::Resolved as i32, TicketState::Closed as i32].contains(&row.state) {
+            return Ok(Vec::new());
+        }
+        let mut ch = Change::of(&row, None, feedback(), flywheel_runtime::db::now_micros())?;
+        self.reopen_in(txn, &mut ch, ReopenReason::ResidentNotSatisfied as i32, note).await?;
+        let (_, events) = ch.commit(txn).await?;
+        self.ticket_changed();
+        Ok(events)
+    }
+}

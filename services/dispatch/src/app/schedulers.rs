@@ -1,0 +1,208 @@
+//! The background work of every replica: SLA deadlines (warnings, breaches, escalation) and the
+//! retry of unassignable tickets. Deadlines live in the ticket rows, so a restarted replica picks
+//! them up where they stand; each firing is claimed by the conditional update of the ticket
+//! version in the same transaction as its events, so it happens once across restarts and
+//! replicas.
+
+use super::change::Change;
+use super::{system, Dispatch};
+use crate::domain::sla::{self, Mark};
+use crate::domain::time::{duration, timestamp};
+use crate::events;
+use crate::store::entities::ticket;
+use crate::store;
+use flywheel_proto::flywheel::dispatch::v1::{self as pb, DispatchTrigger, EscalationTrigger, SlaClock, TicketAction, TicketState};
+use flywheel_runtime::db::now_micros;
+use flywheel_runtime::{Error, Result};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::time::Duration;
+
+/// How often a replica looks for work other replicas made due (their local wake-ups do not
+/// reach it).
+const POLL: Duration = Duration::from_millis(500);
+/// How often unassignable tickets are retried without a known reason (shifts start and end).
+const RETRY_EVERY: Duration = Duration::from_secs(30);
+const BATCH: u64 = 200;
+
+impl Dispatch {
+    /// Fires due SLA marks until the task is aborted.
+    pub async fn run_sla_clock(self) {
+        loop {
+            let next = match self.fire_due_marks().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SLA scheduler pass failed");
+                    None
+                }
+            };
+            let wait = next
+                .map(|at| Duration::from_micros((at - now_micros()).max(0) as u64))
+                .map_or(POLL, |d| d.min(POLL));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.sla.notified() => {}
+            }
+        }
+    }
+
+    /// Fires every mark due now; returns when the next one falls due.
+    async fn fire_due_marks(&self) -> Result<Option<i64>> {
+        let now = now_micros();
+        let due: Vec<String> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::Id)
+            .filter(ticket::Column::NextSlaUs.lte(now))
+            .order_by_asc(ticket::Column::NextSlaUs)
+            .limit(BATCH)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        for id in due {
+            match self.fire_marks(&id).await {
+                Ok(()) | Err(Error::Aborted { .. }) => {}
+                Err(e) => tracing::warn!(ticket = %id, error = %e, "SLA mark failed; will retry"),
+            }
+        }
+        let next: Option<Option<i64>> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::NextSlaUs)
+            .filter(ticket::Column::NextSlaUs.is_not_null())
+            .order_by_asc(ticket::Column::NextSlaUs)
+            .into_tuple()
+            .one(self.db())
+            .await?;
+        Ok(next.flatten())
+    }
+
+    /// Fires the marks of one ticket that are due, with the escalation a breach brings.
+    async fn fire_marks(&self, id: &str) -> Result<()> {
+        let fired = self
+            .writer
+            .write(async |txn| {
+                let row = store::ticket_row(txn, id).await?;
+                let now = now_micros();
+                let mut ch = Change::of(&row, Some(row.version), system("sla-scheduler"), now)?;
+                while let Some((mark, due)) = ch.ticket.sla.as_ref().and_then(|s| sla::next_mark(s, ch.state())).filter(|(_, at)| *at <= now) {
+                    self.fire_mark(txn, &mut ch, mark, due).await?;
+                }
+                if !ch.changed() {
+                    return Ok((false, Vec::new()));
+                }
+                let (_, events) = ch.commit(txn).await?;
+                Ok((true, events))
+            })
+            .await?;
+        if fired {
+            self.ticket_changed();
+        }
+        Ok(())
+    }
+
+    async fn fire_mark(&self, txn: &sea_orm::DatabaseTransaction, ch: &mut Change, mark: Mark, due: i64) -> Result<()> {
+        let clock = ch.ticket.sla.get_or_insert_with(Default::default);
+        sla::fire(clock, mark);
+        let state = ch.state();
+        let crew_id = if crate::domain::state::is_held(state) { ch.ticket.crew_id.clone() } else { String::new() };
+        let percent = match mark {
+            Mark::Warning50 => 50,
+            Mark::Warning75 => 75,
+            _ => 0,
+        };
+        if percent > 0 {
+            let tr = ch.record(TicketAction::SlaWarning, state, |tr| tr.sla_warning_percent = percent);
+            let t = &ch.ticket;
+            let s = t.sla.clone().unwrap_or_default();
+            let msg = pb::TicketSlaWarning {
+                ticket: Some(t.clone()),
+                transition: Some(tr),
+                threshold_percent: percent,
+                resolve_due_time: s.resolve_due_time,
+                remaining: Some(duration(sla::remaining(&s, ch.now_us))),
+                crew_id,
+            };
+            let e = events::ticket("sla_warning", t, &msg);
+            ch.emit(e);
+            return Ok(());
+        }
+        let (clock, trigger) = if mark == Mark::AcknowledgeBreach {
+            (SlaClock::Acknowledge, EscalationTrigger::AcknowledgeBreach)
+        } else {
+            (SlaClock::Resolve, EscalationTrigger::ResolveBreach)
+        };
+        let tr = ch.record(TicketAction::SlaBreach, state, |tr| tr.sla_clock = clock as i32);
+        let t = &ch.ticket;
+        let msg = pb::TicketSlaBreached {
+            ticket: Some(t.clone()),
+            transition: Some(tr),
+            clock: clock as i32,
+            due_time: Some(timestamp(due)),
+            crew_id,
+            priority: t.priority,
+        };
+        let e = events::ticket("sla_breached", t, &msg);
+        ch.emit(e);
+        self.escalate_in(txn, ch, trigger, "SLA deadline passed").await
+    }
+
+    /// Retries unassignable tickets when woken (crews or load changed) and now and then.
+    pub async fn run_retry(self) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY_EVERY) => {}
+                _ = self.retry.notified() => {}
+            }
+            if let Err(e) = self.retry_unassignable().await {
+                tracing::warn!(error = %e, "retry of unassignable tickets failed");
+            }
+        }
+    }
+
+    async fn retry_unassignable(&self) -> Result<()> {
+        let mut after = String::new();
+        loop {
+            let rows: Vec<String> = ticket::Entity::find()
+                .select_only()
+                .column(ticket::Column::Id)
+                .filter(ticket::Column::Unassignable.eq(true))
+                .filter(ticket::Column::State.is_in([TicketState::New as i32, TicketState::Reopened as i32]))
+                .filter(ticket::Column::Id.gt(after.clone()))
+                .order_by_asc(ticket::Column::Id)
+                .limit(BATCH)
+                .into_tuple()
+                .all(self.db())
+                .await?;
+            let Some(last) = rows.last().cloned() else { return Ok(()) };
+            for id in rows {
+                match self.retry_one(&id).await {
+                    Ok(()) | Err(Error::Aborted { .. }) => {}
+                    Err(e) => tracing::warn!(ticket = %id, error = %e, "retry failed"),
+                }
+            }
+            after = last;
+        }
+    }
+
+    async fn retry_one(&self, id: &str) -> Result<()> {
+        let changed = self
+            .writer
+            .write(async |txn| {
+                let row = store::ticket_row(txn, id).await?;
+                let waiting = [TicketState::New as i32, TicketState::Reopened as i32].contains(&row.state);
+                if !row.unassignable || !waiting {
+                    return Ok((false, Vec::new()));
+                }
+                let mut ch = Change::of(&row, Some(row.version), system("auto-dispatch"), now_micros())?;
+                self.auto_dispatch(txn, &mut ch, DispatchTrigger::Retry, &[]).await?;
+                if !ch.changed() {
+                    return Ok((false, Vec::new()));
+                }
+                let (_, events) = ch.commit(txn).await?;
+                Ok((true, events))
+            })
+            .await?;
+        if changed {
+            self.ticket_changed();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,52 @@
+//! Ticket dispatch: crews, tickets and their life cycle, automatic dispatch, SLA clocks and
+//! escalation, the live ticket feed and recurring work plans.
+
+pub mod app;
+pub mod consumers;
+pub mod convert;
+pub mod domain;
+pub mod events;
+pub mod grpc;
+pub mod index;
+pub mod migration;
+pub mod store;
+
+use flywheel_proto::flywheel::dispatch::v1::dispatch_service_server::DispatchServiceServer;
+use flywheel_runtime::host::{BoundService, ServiceHost, Surface};
+use flywheel_runtime::writer::Writer;
+use flywheel_runtime::{Config, ServiceInfo};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tonic::service::Routes;
+
+pub const SERVICE: ServiceInfo = ServiceInfo { name: events::SERVICE, default_grpc_port: 50052, default_http_port: 8082 };
+
+/// The background loops of one replica, stopped when the server that owns them is dropped.
+pub struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Builds dispatch: storage, consumers, schedulers and both listeners, ready to run.
+pub async fn build(config: Config) -> anyhow::Result<BoundService> {
+    let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
+    let dispatch = app::Dispatch::new(Writer::new(host.db.clone(), host.outbox.clone()));
+    host.consume(consumers::registry_spec(&host.config), Arc::new(consumers::RegistryReplica { dispatch: dispatch.clone() }));
+    host.consume(consumers::feedback_spec(&host.config), Arc::new(consumers::FeedbackIntake { dispatch: dispatch.clone() }));
+    let tasks = Tasks(vec![
+        tokio::spawn(dispatch.clone().run_sla_clock()),
+        tokio::spawn(dispatch.clone().run_retry()),
+    ]);
+    let api = DispatchServiceServer::new(grpc::DispatchApi::new(dispatch, tasks));
+    host.bind(Surface {
+        routes: Routes::new(api),
+        service_names: vec!["flywheel.dispatch.v1.DispatchService"],
+        http: axum::Router::new(),
+    })
+    .await
+}

@@ -1,0 +1,116 @@
+//! Persistence: the registry replica, crews, tickets and the ticket change log.
+
+pub mod entities;
+
+use entities::{crew, replica, ticket};
+use flywheel_runtime::{Error, Result};
+use prost::Message;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+
+/// What dispatch replicates from the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Region,
+    Site,
+    Zone,
+    Asset,
+    Category,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Region => "region",
+            Kind::Site => "site",
+            Kind::Zone => "zone",
+            Kind::Asset => "asset",
+            Kind::Category => "category",
+        }
+    }
+}
+
+/// The registry's `STATUS_RETIRED`.
+pub const RETIRED: i32 = 2;
+
+fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|e| Error::Internal(e.into()))
+}
+
+/// A replicated registry resource, or None when dispatch has not heard of it.
+pub async fn replica<M: Message + Default>(conn: &impl ConnectionTrait, kind: Kind, id: &str) -> Result<Option<(i32, M)>> {
+    let row = replica::Entity::find_by_id((kind.as_str().to_owned(), id.to_owned())).one(conn).await?;
+    row.map(|r| Ok((r.status, decode(&r.body)?))).transpose()
+}
+
+/// A replicated resource another resource refers to: NOT_FOUND when unknown, FAILED_PRECONDITION
+/// when retired.
+pub async fn active_replica<M: Message + Default>(conn: &impl ConnectionTrait, kind: Kind, id: &str) -> Result<M> {
+    let (status, body) = replica::<M>(conn, kind, id).await?.ok_or_else(|| Error::not_found(kind.as_str(), id))?;
+    if status == RETIRED {
+        return Err(Error::FailedPrecondition {
+            kind: kind.as_str(),
+            id: id.to_owned(),
+            state: "RETIRED".into(),
+            reason: format!("the {} is retired", kind.as_str()),
+        });
+    }
+    Ok(body)
+}
+
+/// Stores the registry's latest word on a resource; an older version than the stored one (a
+/// late redelivery) changes nothing.
+pub async fn put_replica(conn: &impl ConnectionTrait, kind: Kind, id: &str, status: i32, version: i64, body: Vec<u8>) -> Result<()> {
+    let existing = replica::Entity::find_by_id((kind.as_str().to_owned(), id.to_owned())).one(conn).await?;
+    let row = replica::ActiveModel {
+        kind: Set(kind.as_str().to_owned()),
+        id: Set(id.to_owned()),
+        status: Set(status),
+        version: Set(version),
+        body: Set(body),
+    };
+    match existing {
+        None => {
+            replica::Entity::insert(row).exec_without_returning(conn).await?;
+        }
+        Some(old) if old.version <= version => {
+            replica::Entity::update(row).exec(conn).await?;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+pub async fn crew_row(conn: &impl ConnectionTrait, id: &str) -> Result<crew::Model> {
+    crew::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("crew", id))
+}
+
+pub async fn ticket_row(conn: &impl ConnectionTrait, id: &str) -> Result<ticket::Model> {
+    ticket::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("ticket", id))
+}
+
+pub fn body<M: Message + Default>(bytes: &[u8]) -> Result<M> {
+    decode(bytes)
+}
+
+/// The next position in the order of crew changes (writes are serialized, so it is unique).
+pub async fn next_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
+    let max: Option<Option<i64>> = crew::Entity::find()
+        .select_only()
+        .column_as(Expr::col(crew::Column::Rev).max(), "max")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(max.flatten().unwrap_or(0) + 1)
+}
+
+/// Adds `delta` to a crew's open ticket count (and stamps an assignment when it grows).
+pub async fn add_load(conn: &impl ConnectionTrait, crew_id: &str, delta: i32, now_us: i64) -> Result<()> {
+    let mut update = crew::Entity::update_many()
+        .col_expr(crew::Column::OpenTicketCount, Expr::col(crew::Column::OpenTicketCount).add(delta));
+    if delta > 0 {
+        update = update.col_expr(crew::Column::LastAssignmentUs, Expr::value(now_us));
+    }
+    update.filter(crew::Column::Id.eq(crew_id)).exec(conn).await?;
+    Ok(())
+}
