@@ -44,6 +44,14 @@ impl Caller {
         }
     }
 
+    /// The staff member's id; empty for other callers.
+    pub fn staff_id(&self) -> &str {
+        match self {
+            Self::Staff(id) => id,
+            _ => "",
+        }
+    }
+
     /// Whether this caller may see the private parts of a report filed by `resident_id`.
     pub fn may_see_private(&self, resident_id: &str) -> bool {
         self.is_staff() || self.resident_id() == Some(resident_id)

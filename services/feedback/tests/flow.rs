@@ -195,3 +195,44 @@ async fn not_fixed_reopens_and_a_cancelled_ticket_closes_the_report() {
     assert!(closed.close_time.is_some());
     assert_eq!(closed.timeline.last().unwrap().note, "Handed to the power company");
 }
+
+#[tokio::test]
+async fn an_unanswered_survey_expires_and_takes_no_answer() {
+    let settings = flywheel_feedback::settings::Settings {
+        survey_open_for: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let mut h = Harness::with(settings).await;
+    let (_, light) = h.district().await;
+    let request = SubmitReportRequest {
+        report: Some(Report { category_id: light.id.clone(), ..complaint(None) }),
+        contact: None,
+        request_id: String::new(),
+    };
+    let filed = h.client.submit_report(resident("res-1", request)).await.unwrap().into_inner();
+    let resolved = ticket("ticket-3", &filed, dispatch::TicketState::Resolved);
+    h.publish(&ticket_event("resolved", &resolved, &dispatch::TicketResolved { ticket: Some(resolved.clone()), ..Default::default() }), false).await;
+    h.wait_applied("FLYWHEEL_DISPATCH").await;
+
+    let client = h.client.clone();
+    let id = filed.id.clone();
+    flywheel_testing::eventually(WAIT, || {
+        let (mut client, id) = (client.clone(), id.clone());
+        async move {
+            let report = client.get_report(resident("res-1", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(id)) })).await.ok()?.into_inner();
+            (report.surveys.first()?.state == SurveyState::Expired as i32).then_some(())
+        }
+    })
+    .await;
+    let late = h
+        .client
+        .rate_resolution(resident("res-1", RateResolutionRequest {
+            report_id: filed.id.clone(),
+            rating: Some(ResolutionRating { rating: 1, fixed: FixedAnswer::No as i32, ..Default::default() }),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), tonic::Code::FailedPrecondition);
+    assert!(late.message().contains("EXPIRED"), "{}", late.message());
+}

@@ -147,10 +147,6 @@ impl Feedback {
 
     pub async fn classify_report(&self, req: ClassifyReportRequest, caller: &Caller) -> Result<Report> {
         caller.require_staff()?;
-        let staff = match caller {
-            Caller::Staff(id) => id.clone(),
-            _ => String::new(),
-        };
         let mut v = Violations::new();
         v.check(!req.report_id.is_empty(), "report_id", "is required");
         v.check(!req.category_id.is_empty(), "category_id", "is required");
@@ -182,7 +178,7 @@ impl Feedback {
                     store::append_step(txn, &row.id, row.status, &req.note, now_micros()).await?;
                 }
                 let after = store::snapshot(txn, row).await?;
-                Ok((after.id.clone(), vec![events::classified(&after, &staff)]))
+                Ok((after.id.clone(), vec![events::classified(&after, caller.staff_id())]))
             })
             .await?;
         self.get_own(&id, caller).await
@@ -224,11 +220,7 @@ impl Feedback {
             tracing::warn!(report = %row.id, "contact look-up refused");
             return Err(Error::PermissionDenied("only staff and the reporter may see the contact details".into()));
         }
-        let staff = match caller {
-            Caller::Staff(id) => id.as_str(),
-            _ => "",
-        };
-        tracing::info!(report = %row.id, staff, "contact details read");
+        tracing::info!(report = %row.id, staff = caller.staff_id(), "contact details read");
         let stored = contact::Entity::find_by_id(row.id.clone()).one(self.db()).await?;
         let contact = stored.map(|c| ResidentContact { name: c.name, phone: c.phone, email: c.email });
         Ok(GetReportContactResponse { contact: Some(contact.unwrap_or_default()), resident_id: row.resident_id })

@@ -211,15 +211,7 @@ async fn place(txn: &DatabaseTransaction, draft: &Report) -> Result<site::Model>
             .one(txn)
             .await?
             .ok_or_else(|| Error::not_found("site", &draft.site_id))?;
-        if site.status == RegistryStatus::Retired as i32 {
-            return Err(Error::FailedPrecondition {
-                kind: "site",
-                id: site.id,
-                state: "RETIRED".into(),
-                reason: "the site is retired and takes no new reports".into(),
-            });
-        }
-        return Ok(site);
+        return refuse_retired("site", site.status, &site.id).map(|()| site);
     }
     let point = draft.location.unwrap_or_default();
     let dlat = MAX_SITE_RADIUS_M / METRES_PER_DEGREE_LAT;
@@ -244,15 +236,20 @@ pub(super) async fn active_category(txn: &DatabaseTransaction, id: &str) -> Resu
         .one(txn)
         .await?
         .ok_or_else(|| Error::not_found("category", id))?;
-    if c.status == RegistryStatus::Retired as i32 {
-        return Err(Error::FailedPrecondition {
-            kind: "category",
-            id: c.id,
-            state: "RETIRED".into(),
-            reason: "the category is retired and takes no new reports".into(),
-        });
+    refuse_retired("category", c.status, &c.id).map(|()| c)
+}
+
+/// FAILED_PRECONDITION for a retired site or category: it takes no new reports.
+fn refuse_retired(kind: &'static str, status: i32, id: &str) -> Result<()> {
+    if status != RegistryStatus::Retired as i32 {
+        return Ok(());
     }
-    Ok(c)
+    Err(Error::FailedPrecondition {
+        kind,
+        id: id.to_owned(),
+        state: "RETIRED".into(),
+        reason: format!("the {kind} is retired and takes no new reports"),
+    })
 }
 
 /// A tracking code no report has yet (40 random bits rarely collide; checked all the same).
