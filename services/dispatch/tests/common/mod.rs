@@ -252,3 +252,15 @@ pub async fn ticket_events(js: &jetstream::Context, ticket_id: &str, until: impl
 pub fn micros(t: &prost_types::Timestamp) -> i64 {
     t.seconds * 1_000_000 + i64::from(t.nanos) / 1000
 }
+
+/// Waits until dispatch's durable consumer on `stream` has acknowledged every event in it.
+pub async fn consumed(js: &jetstream::Context, stream: &str) {
+    eventually(WAIT, || async {
+        let mut s = js.get_stream(stream).await.ok()?;
+        let last = s.info().await.ok()?.state.last_sequence;
+        let mut c: jetstream::consumer::PullConsumer = s.get_consumer("dispatch").await.ok()?;
+        let info = c.info().await.ok()?;
+        (info.ack_floor.stream_sequence >= last && info.num_ack_pending == 0).then_some(())
+    })
+    .await;
+}

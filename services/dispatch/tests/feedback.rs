@@ -1,0 +1,92 @@
+//! Feedback's events over a real nats-server: a report that needs field work becomes exactly one
+//! ticket however often it is delivered, and a reopen request reopens that ticket once.
+
+mod common;
+
+use common::*;
+use flywheel_proto::flywheel::dispatch::v1::*;
+use flywheel_proto::flywheel::feedback::v1 as feedback;
+use std::time::Duration;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn report(id: &str, site: &str, category: &str) -> feedback::Report {
+    feedback::Report {
+        id: id.into(),
+        tracking_code: "R-0001".into(),
+        site_id: site.into(),
+        category_id: category.into(),
+        description: "the lamp at the tower gate is out".into(),
+        needs_field_work: true,
+        correlation_id: "corr-report-1".into(),
+        ..Default::default()
+    }
+}
+
+async fn ticket_of(client: &Client, report_id: &str) -> Ticket {
+    flywheel_testing::eventually(WAIT, || {
+        let mut c = client.clone();
+        let req = ListTicketsRequest { report_id: report_id.into(), ..Default::default() };
+        async move { c.list_tickets(req).await.ok()?.into_inner().tickets.into_iter().next() }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_report_delivered_twice_makes_one_ticket_assigned_once() {
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    create_crew(&mut h.client, crew("tower", &[&d.tower.id], &[], 5)).await;
+    let js = h.js().await;
+
+    let r = report("report-1", &d.tower.id, &d.lights.id);
+    let msg = feedback::ReportSubmitted { report: Some(r.clone()) };
+    let event = publish(&js, "feedback", "flywheel.feedback.report.submitted", &r.id, &msg).await;
+    republish(&js, &event, "second-delivery").await;
+    // A different event about the same report (its classification) must not make a second one.
+    let classified = feedback::ReportClassified { report: Some(r.clone()), classified_by: "staff-1".into() };
+    publish(&js, "feedback", "flywheel.feedback.report.classified", &r.id, &classified).await;
+    consumed(&js, "FLYWHEEL_FEEDBACK").await;
+
+    let t = ticket_of(&h.client, &r.id).await;
+    let all = h.client.list_tickets(ListTicketsRequest::default()).await.unwrap().into_inner().tickets;
+    assert_eq!(all.len(), 1, "one ticket for the report");
+    assert_eq!(t.state, TicketState::Assigned as i32);
+    assert_eq!(t.correlation_id, "corr-report-1", "the report's correlation id follows the ticket");
+    let origin = t.origin.clone().unwrap();
+    assert_eq!((origin.kind, origin.report_id.as_str()), (TicketOriginKind::ResidentReport as i32, "report-1"));
+    let full = get(&mut h.client, &t.id).await;
+    assert_eq!(full.history[0].actor.as_ref().unwrap().kind, ActorKind::Service as i32);
+    let events = ticket_events(&js, &t.id, |e| e.len() >= 2).await;
+    assert_eq!(events, ["created", "assigned"], "assigned once");
+
+    // The resident is not satisfied: the reopen request, delivered twice, reopens once.
+    let c = &mut h.client;
+    let t = c.accept_ticket(AcceptTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() }).await.unwrap().into_inner();
+    let t = c.start_ticket(StartTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() }).await.unwrap().into_inner();
+    let resolve = ResolveTicketRequest { ticket_id: t.id.clone(), version: t.version, code: 1, note: "new lamp".into(), ..Default::default() };
+    let t = c.resolve_ticket(resolve).await.unwrap().into_inner();
+    let reopen = feedback::ReportReopenRequested { report: Some(r.clone()), ticket_id: t.id.clone(), rating: 1, low_rating: true, survey_round: 1, ..Default::default() };
+    let event = publish(&js, "feedback", "flywheel.feedback.report.reopen_requested", &r.id, &reopen).await;
+    republish(&js, &event, "second-reopen").await;
+    consumed(&js, "FLYWHEEL_FEEDBACK").await;
+    let t = get(&mut h.client, &t.id).await;
+    assert_eq!(t.reopen_count, 1);
+    assert_eq!(t.state, TicketState::Assigned as i32, "reopened and dispatched again");
+    let reopen_entry = t.history.iter().find(|e| e.action == TicketAction::Reopen as i32).unwrap();
+    assert_eq!(reopen_entry.reopen_reason, ReopenReason::ResidentNotSatisfied as i32);
+    let events = ticket_events(&js, &t.id, |e| e.len() >= 7).await;
+    assert_eq!(events, ["created", "assigned", "accepted", "started", "resolved", "reopened", "assigned"]);
+}
+
+#[tokio::test]
+async fn reports_without_field_work_make_no_ticket() {
+    let h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    let js = h.js().await;
+    let praise = feedback::Report { needs_field_work: false, ..report("praise-1", &d.tower.id, &d.lights.id) };
+    publish(&js, "feedback", "flywheel.feedback.report.submitted", "praise-1", &feedback::ReportSubmitted { report: Some(praise) }).await;
+    consumed(&js, "FLYWHEEL_FEEDBACK").await;
+    let mut c = h.client.clone();
+    assert!(c.list_tickets(ListTicketsRequest::default()).await.unwrap().into_inner().tickets.is_empty());
+}
