@@ -1,0 +1,240 @@
+//! Time ranges and buckets. Facts are stored per UTC hour; a bucket of a day, week or month in a
+//! zone is a run of whole hours, because only zones with whole-hour offsets are accepted.
+
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+pub const HOUR_US: i64 = 3_600_000_000;
+
+/// The most buckets one answer may have.
+pub const MAX_BUCKETS: usize = 2000;
+
+/// The size of a time bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bucket {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+/// A half-open range of microseconds, [start, end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub start_us: i64,
+    pub end_us: i64,
+}
+
+impl Span {
+    pub fn contains(&self, us: i64) -> bool {
+        self.start_us <= us && us < self.end_us
+    }
+
+    /// The span of the same length just before this one.
+    pub fn previous(&self) -> Span {
+        Span { start_us: 2 * self.start_us - self.end_us, end_us: self.start_us }
+    }
+}
+
+pub fn hour_floor(us: i64) -> i64 {
+    us.div_euclid(HOUR_US) * HOUR_US
+}
+
+fn hour_ceil(us: i64) -> i64 {
+    hour_floor(us + HOUR_US - 1)
+}
+
+/// Rounds a requested range out to whole hours; `None` when it is empty after rounding.
+pub fn effective_span(start_us: i64, end_us: i64) -> Option<Span> {
+    let span = Span { start_us: hour_floor(start_us), end_us: hour_ceil(end_us) };
+    (span.start_us < span.end_us && start_us < end_us).then_some(span)
+}
+
+/// Parses an IANA zone name; refuses zones whose UTC offset is ever not whole hours in the
+/// years buckets are likely to cover (hour facts could not be split at their boundaries).
+pub fn parse_zone(name: &str) -> Result<Tz, &'static str> {
+    let tz: Tz = name.parse().map_err(|_| "not a known IANA time zone")?;
+    for year in 2000..=2040 {
+        for month in [1, 4, 7, 10] {
+            let instant = Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single();
+            let Some(instant) = instant else { continue };
+            let offset = chrono::Offset::fix(&tz.offset_from_utc_datetime(&instant.naive_utc()));
+            if offset.local_minus_utc() % 3600 != 0 {
+                return Err("the zone's UTC offset is not a whole number of hours");
+            }
+        }
+    }
+    Ok(tz)
+}
+
+/// The instant of local midnight starting `date` in `tz` (the first instant of the day when
+/// midnight itself is skipped by a daylight-saving change).
+fn local_midnight_us(tz: Tz, date: NaiveDate) -> i64 {
+    let mut naive = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    for _ in 0..4 {
+        if let Some(t) = tz.from_local_datetime(&naive).earliest() {
+            return t.timestamp_micros();
+        }
+        naive += chrono::Duration::hours(1);
+    }
+    naive.and_utc().timestamp_micros()
+}
+
+fn local_date(tz: Tz, us: i64) -> NaiveDate {
+    DateTime::from_timestamp_micros(us).unwrap_or_default().with_timezone(&tz).date_naive()
+}
+
+/// The first day of the bucket containing `date`.
+fn bucket_first_day(bucket: Bucket, date: NaiveDate) -> NaiveDate {
+    match bucket {
+        Bucket::Hour | Bucket::Day => date,
+        Bucket::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
+        Bucket::Month => date.with_day(1).unwrap_or(date),
+    }
+}
+
+fn next_first_day(bucket: Bucket, date: NaiveDate) -> NaiveDate {
+    match bucket {
+        Bucket::Hour | Bucket::Day => date + Days::new(1),
+        Bucket::Week => date + Days::new(7),
+        Bucket::Month => date + Months::new(1),
+    }
+}
+
+/// The buckets covering `span` in `tz`, oldest first, clipped to the span; an error when there
+/// would be more than [`MAX_BUCKETS`].
+pub fn buckets(span: Span, bucket: Bucket, tz: Tz) -> Result<Vec<Span>, &'static str> {
+    let too_many = "more than 2000 buckets: choose a coarser granularity or a shorter range";
+    let mut out = Vec::new();
+    if bucket == Bucket::Hour {
+        if (span.end_us - span.start_us) / HOUR_US > MAX_BUCKETS as i64 {
+            return Err(too_many);
+        }
+        let mut t = span.start_us;
+        while t < span.end_us {
+            out.push(Span { start_us: t, end_us: t + HOUR_US });
+            t += HOUR_US;
+        }
+        return Ok(out);
+    }
+    let mut day = bucket_first_day(bucket, local_date(tz, span.start_us));
+    let mut start = local_midnight_us(tz, day).max(span.start_us);
+    while start < span.end_us {
+        if out.len() == MAX_BUCKETS {
+            return Err(too_many);
+        }
+        day = next_first_day(bucket, day);
+        let end = local_midnight_us(tz, day).min(span.end_us);
+        out.push(Span { start_us: start, end_us: end });
+        start = end;
+    }
+    Ok(out)
+}
+
+/// The index of the bucket containing `us`, if any (buckets sorted and contiguous).
+pub fn bucket_index(buckets: &[Span], us: i64) -> Option<usize> {
+    let i = buckets.partition_point(|b| b.end_us <= us);
+    buckets.get(i).filter(|b| b.contains(us)).map(|_| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us(rfc3339: &str) -> i64 {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_micros()
+    }
+
+    fn hours(span: &Span) -> i64 {
+        (span.end_us - span.start_us) / HOUR_US
+    }
+
+    #[test]
+    fn ranges_round_out_to_whole_hours() {
+        let cases = [
+            ("2025-03-01T08:15:00Z", "2025-03-01T09:05:00Z", Some(("2025-03-01T08:00:00Z", "2025-03-01T10:00:00Z"))),
+            ("2025-03-01T08:00:00Z", "2025-03-01T09:00:00Z", Some(("2025-03-01T08:00:00Z", "2025-03-01T09:00:00Z"))),
+            ("2025-03-01T09:00:00Z", "2025-03-01T09:00:00Z", None),
+            ("2025-03-01T10:00:00Z", "2025-03-01T09:00:00Z", None),
+        ];
+        for (start, end, want) in cases {
+            let got = effective_span(us(start), us(end));
+            let want = want.map(|(s, e)| Span { start_us: us(s), end_us: us(e) });
+            assert_eq!(got, want, "{start}..{end}");
+        }
+    }
+
+    #[test]
+    fn zones_with_half_hour_offsets_are_refused() {
+        let cases = [
+            ("Asia/Shanghai", true),
+            ("Europe/Berlin", true),
+            ("America/New_York", true),
+            ("UTC", true),
+            ("Asia/Kolkata", false),
+            ("Australia/Adelaide", false),
+            ("Mars/Olympus", false),
+        ];
+        for (name, ok) in cases {
+            assert_eq!(parse_zone(name).is_ok(), ok, "{name}");
+        }
+    }
+
+    #[test]
+    fn days_across_daylight_saving_changes_are_23_or_25_hours() {
+        let berlin = parse_zone("Europe/Berlin").unwrap();
+        // 2025-03-30: clocks go forward at 02:00 local; 2025-10-26: back at 03:00 local.
+        let cases = [
+            ("2025-03-29T23:00:00Z", "2025-03-31T22:00:00Z", vec![23, 24], "2025-03-29T23:00:00Z"),
+            ("2025-10-25T22:00:00Z", "2025-10-27T23:00:00Z", vec![25, 24], "2025-10-25T22:00:00Z"),
+        ];
+        for (start, end, want_hours, first_start) in cases {
+            let span = Span { start_us: us(start), end_us: us(end) };
+            let got = buckets(span, Bucket::Day, berlin).unwrap();
+            assert_eq!(got.iter().map(hours).collect::<Vec<_>>(), want_hours, "{start}");
+            assert_eq!(got[0].start_us, us(first_start));
+        }
+    }
+
+    #[test]
+    fn buckets_start_at_local_midnight_and_are_clipped_to_the_range() {
+        let shanghai = parse_zone("Asia/Shanghai").unwrap();
+        let cases = [
+            // A local day starts at 16:00 UTC the day before; the range starts mid-day.
+            (Bucket::Day, "2025-03-01T04:00:00Z", "2025-03-02T20:00:00Z",
+             vec![("2025-03-01T04:00:00Z", "2025-03-01T16:00:00Z"), ("2025-03-01T16:00:00Z", "2025-03-02T16:00:00Z"), ("2025-03-02T16:00:00Z", "2025-03-02T20:00:00Z")]),
+            // 2025-03-03 is a Monday.
+            (Bucket::Week, "2025-03-01T00:00:00Z", "2025-03-10T00:00:00Z",
+             vec![("2025-03-01T00:00:00Z", "2025-03-02T16:00:00Z"), ("2025-03-02T16:00:00Z", "2025-03-09T16:00:00Z"), ("2025-03-09T16:00:00Z", "2025-03-10T00:00:00Z")]),
+            (Bucket::Month, "2025-01-31T16:00:00Z", "2025-03-31T16:00:00Z",
+             vec![("2025-01-31T16:00:00Z", "2025-02-28T16:00:00Z"), ("2025-02-28T16:00:00Z", "2025-03-31T16:00:00Z")]),
+            (Bucket::Hour, "2025-03-01T00:00:00Z", "2025-03-01T02:00:00Z",
+             vec![("2025-03-01T00:00:00Z", "2025-03-01T01:00:00Z"), ("2025-03-01T01:00:00Z", "2025-03-01T02:00:00Z")]),
+        ];
+        for (bucket, start, end, want) in cases {
+            let span = Span { start_us: us(start), end_us: us(end) };
+            let got = buckets(span, bucket, shanghai).unwrap();
+            let want: Vec<_> = want.iter().map(|(s, e)| Span { start_us: us(s), end_us: us(e) }).collect();
+            assert_eq!(got, want, "{bucket:?}");
+        }
+    }
+
+    #[test]
+    fn too_many_buckets_are_refused() {
+        let utc = parse_zone("UTC").unwrap();
+        let span = Span { start_us: 0, end_us: 2001 * HOUR_US };
+        assert!(buckets(span, Bucket::Hour, utc).is_err());
+        assert_eq!(buckets(span, Bucket::Day, utc).unwrap().len(), 84);
+        let long = Span { start_us: 0, end_us: 2001 * 24 * HOUR_US };
+        assert!(buckets(long, Bucket::Day, utc).is_err());
+    }
+
+    #[test]
+    fn an_instant_finds_its_bucket() {
+        let b = [Span { start_us: 0, end_us: 10 }, Span { start_us: 10, end_us: 25 }];
+        let cases = [(-1, None), (0, Some(0)), (9, Some(0)), (10, Some(1)), (24, Some(1)), (25, None)];
+        for (t, want) in cases {
+            assert_eq!(bucket_index(&b, t), want, "{t}");
+        }
+    }
+}

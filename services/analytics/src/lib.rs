@@ -1,0 +1,59 @@
+//! Analytics: KPIs, the scenario matrix, the site league, trends and the flywheel indicators,
+//! projected from the events of registry, dispatch and feedback. It owns no source data.
+
+pub mod app;
+pub mod convert;
+pub mod dashboard;
+pub mod domain;
+pub mod grpc;
+pub mod migration;
+pub mod projector;
+pub mod rebuild;
+pub mod settings;
+pub mod store;
+
+use flywheel_proto::flywheel::analytics::v1::analytics_service_server::AnalyticsServiceServer;
+use flywheel_runtime::events::consumer::ConsumerSpec;
+use flywheel_runtime::events::streams;
+use flywheel_runtime::host::{BoundService, ServiceHost, Surface};
+use flywheel_runtime::{Config, ServiceInfo};
+use std::sync::Arc;
+use tonic::service::Routes;
+
+pub const SERVICE: ServiceInfo = ServiceInfo { name: "analytics", default_grpc_port: 50054, default_http_port: 8084 };
+
+/// The durable consumer name on every stream analytics reads.
+pub const CONSUMER: &str = "analytics";
+
+/// The streams analytics projects, in the order a rebuild replays them.
+pub const STREAMS: [&str; 3] = [streams::REGISTRY.name, streams::DISPATCH.name, streams::FEEDBACK.name];
+
+/// Builds analytics from the environment's settings.
+pub async fn build(config: Config) -> anyhow::Result<BoundService> {
+    let settings = settings::Settings::from_env()?;
+    build_with(config, settings).await
+}
+
+/// Builds analytics: storage, one durable consumer per stream, gRPC and the dashboard.
+pub async fn build_with(config: Config, settings: settings::Settings) -> anyhow::Result<BoundService> {
+    let max_deliver = config.event_max_deliver;
+    let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
+    let projector = Arc::new(projector::Projector);
+    for stream in STREAMS {
+        let spec = ConsumerSpec {
+            durable: CONSUMER.to_owned(),
+            stream,
+            filter_subjects: Vec::new(),
+            max_deliver,
+        };
+        host.consume(spec, projector.clone());
+    }
+    let analytics = app::Analytics::new(host.db.clone(), host.jetstream.clone(), settings);
+    let api = AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics.clone()));
+    host.bind(Surface {
+        routes: Routes::new(api),
+        service_names: vec!["flywheel.analytics.v1.AnalyticsService"],
+        http: dashboard::router(analytics),
+    })
+    .await
+}

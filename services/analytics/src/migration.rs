@@ -1,0 +1,108 @@
+//! Analytics' schema: the runtime's tables, then the projections.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = flywheel_runtime::migrations::all();
+        all.push(Box::new(CreateProjections));
+        all
+    }
+}
+
+struct CreateProjections;
+
+impl MigrationName for CreateProjections {
+    fn name(&self) -> &str {
+        "m0100_analytics_projections"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateProjections {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kpi_hour")
+                .if_not_exists()
+                .col(big_integer("hour_us"))
+                .col(string_len("site_id", 64))
+                .col(string_len("category_id", 64))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(string_len("region_path", 400))
+                .col(big_integer("backlog_delta"))
+                .col(text("facts"))
+                .primary_key(
+                    Index::create().col("hour_us").col("site_id").col("category_id").col("dimension").col("perspective"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("site")
+                .if_not_exists()
+                .col(string_len("id", 64).primary_key())
+                .col(string("code"))
+                .col(string("name"))
+                .col(string_len("region_path", 400))
+                .col(double("lat"))
+                .col(double("lng"))
+                .col(boolean("flagship"))
+                .col(big_integer("registered_us"))
+                .col(big_integer_null("retired_us"))
+                .col(big_integer("version"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("region")
+                .if_not_exists()
+                .col(string_len("id", 64).primary_key())
+                .col(string("code"))
+                .col(string("name"))
+                .col(integer("kind"))
+                .col(string_len("path", 400))
+                .col(big_integer("version"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("category")
+                .if_not_exists()
+                .col(string_len("id", 64).primary_key())
+                .col(string("code"))
+                .col(string("name"))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(big_integer("version"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("stream_progress")
+                .if_not_exists()
+                .col(string_len("stream", 64).primary_key())
+                .col(big_integer("events_applied"))
+                .col(big_integer("last_event_us"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("projection_meta")
+                .if_not_exists()
+                .col(string_len("key", 64).primary_key())
+                .col(big_integer("value"))
+                .to_owned(),
+        )
+        .await
+    }
+}

@@ -1,0 +1,205 @@
+//! Applies the events of registry, dispatch and feedback to the projections, inside the
+//! transaction the runtime's consumer opened (the inbox makes redelivery a no-op). Every update
+//! is additive or version-guarded, so events landing in any order give the same tables.
+
+use crate::convert::{duration_us, path_key, timestamp_us};
+use crate::domain::kpi::Facts;
+use crate::domain::time::hour_floor;
+use crate::store::{self, Cell, entities};
+use flywheel_proto::flywheel::common::v1::ScenarioCell;
+use flywheel_proto::flywheel::dispatch::v1 as dispatch;
+use flywheel_proto::flywheel::feedback::v1 as feedback;
+use flywheel_proto::flywheel::registry::v1 as registry;
+use flywheel_runtime::events::IncomingEvent;
+use flywheel_runtime::events::consumer::{EventHandler, HandlerError};
+use flywheel_runtime::events::streams;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+
+pub struct Projector;
+
+#[async_trait::async_trait]
+impl EventHandler for Projector {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
+        apply(txn, event).await
+    }
+}
+
+/// Applies one event (also used by the rebuild).
+pub async fn apply(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+    let stream = if event.subject.starts_with("flywheel.registry.") {
+        registry_event(db, event).await?;
+        streams::REGISTRY.name
+    } else if event.subject.starts_with("flywheel.dispatch.") {
+        ticket_event(db, event).await?;
+        streams::DISPATCH.name
+    } else if event.subject.starts_with("flywheel.feedback.") {
+        report_event(db, event).await?;
+        streams::FEEDBACK.name
+    } else {
+        return Ok(());
+    };
+    store::record_progress(db, stream, event.time_us).await?;
+    Ok(())
+}
+
+fn cell_axes(cell: Option<&ScenarioCell>) -> (i32, i32) {
+    cell.map(|c| (c.dimension, c.perspective)).unwrap_or((0, 0))
+}
+
+async fn registry_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+    match event.subject.as_str() {
+        "flywheel.registry.region.created" => region(db, event.decode::<registry::RegionCreated>()?.region).await,
+        "flywheel.registry.region.updated" => region(db, event.decode::<registry::RegionUpdated>()?.region).await,
+        "flywheel.registry.region.retired" => region(db, event.decode::<registry::RegionRetired>()?.region).await,
+        "flywheel.registry.site.registered" => site(db, event, event.decode::<registry::SiteRegistered>()?.site).await,
+        "flywheel.registry.site.updated" => site(db, event, event.decode::<registry::SiteUpdated>()?.site).await,
+        "flywheel.registry.site.retired" => site(db, event, event.decode::<registry::SiteRetired>()?.site).await,
+        "flywheel.registry.category.defined" => category(db, event.decode::<registry::CategoryDefined>()?.category).await,
+        "flywheel.registry.category.changed" => category(db, event.decode::<registry::CategoryChanged>()?.category).await,
+        "flywheel.registry.category.retired" => category(db, event.decode::<registry::CategoryRetired>()?.category).await,
+        _ => Ok(()),
+    }
+}
+
+fn missing(what: &str) -> HandlerError {
+    HandlerError::Permanent(anyhow::anyhow!("the event carries no {what}"))
+}
+
+async fn region(db: &impl ConnectionTrait, r: Option<registry::Region>) -> Result<(), HandlerError> {
+    let r = r.ok_or_else(|| missing("region"))?;
+    let mut path = r.ancestor_ids.clone();
+    path.push(r.id.clone());
+    let model = entities::region::Model {
+        path: path_key(&path),
+        id: r.id,
+        code: r.code,
+        name: r.name,
+        kind: r.kind,
+        version: r.version,
+    };
+    Ok(store::upsert_region(db, model).await?)
+}
+
+async fn site(db: &impl ConnectionTrait, event: &IncomingEvent, s: Option<registry::Site>) -> Result<(), HandlerError> {
+    let s = s.ok_or_else(|| missing("site"))?;
+    let retired = s.status == registry::Status::Retired as i32;
+    let model = entities::site::Model {
+        region_path: path_key(&s.region_path),
+        lat: s.location.as_ref().map(|l| l.lat).unwrap_or_default(),
+        lng: s.location.as_ref().map(|l| l.lng).unwrap_or_default(),
+        registered_us: s.create_time.as_ref().map(timestamp_us).unwrap_or(event.time_us),
+        retired_us: retired.then(|| s.retire_time.as_ref().map(timestamp_us).unwrap_or(event.time_us)),
+        id: s.id,
+        code: s.code,
+        name: s.name,
+        flagship: s.flagship,
+        version: s.version,
+    };
+    Ok(store::upsert_site(db, model).await?)
+}
+
+async fn category(db: &impl ConnectionTrait, c: Option<registry::Category>) -> Result<(), HandlerError> {
+    let c = c.ok_or_else(|| missing("category"))?;
+    let (dimension, perspective) = cell_axes(c.cell.as_ref());
+    let model = entities::category::Model { id: c.id, code: c.code, name: c.name, dimension, perspective, version: c.version };
+    Ok(store::upsert_category(db, model).await?)
+}
+
+/// The fields every ticket event starts with; prost skips the rest.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TicketEnvelope {
+    #[prost(message, optional, tag = "1")]
+    ticket: Option<dispatch::Ticket>,
+}
+
+async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+    let Some(kind) = event.subject.strip_prefix("flywheel.dispatch.ticket.") else {
+        return Ok(()); // crew events carry nothing analytics counts
+    };
+    let ticket = event.decode::<TicketEnvelope>()?.ticket.ok_or_else(|| missing("ticket"))?;
+    let (dimension, perspective) = cell_axes(ticket.cell.as_ref());
+    let cell = Cell { site_id: ticket.site_id.clone(), category_id: ticket.category_id.clone(), dimension, perspective };
+    let path = path_key(&ticket.region_path);
+    let mut facts = Facts::default();
+    let mut backlog = 0;
+    let c = &mut facts.counters;
+    match kind {
+        "created" => {
+            c.tickets_opened = 1;
+            backlog = 1;
+        }
+        "accepted" => {
+            let m = event.decode::<dispatch::TicketAccepted>()?;
+            if m.first_in_cycle {
+                facts.acknowledge.add(m.time_to_acknowledge.as_ref().map(duration_us).unwrap_or(0));
+            }
+        }
+        "resolved" => {
+            let m = event.decode::<dispatch::TicketResolved>()?;
+            c.tickets_resolved = 1;
+            c.resolved_within_sla = i64::from(m.resolved_within_sla);
+            c.first_assignment_resolutions = i64::from(m.first_assignment_resolution);
+            facts.resolve.add(m.time_to_resolve.as_ref().map(duration_us).unwrap_or(0));
+            backlog = -1;
+        }
+        "closed" => c.tickets_closed = 1,
+        "cancelled" => {
+            c.tickets_cancelled = 1;
+            backlog = -1;
+        }
+        "reopened" => {
+            let m = event.decode::<dispatch::TicketReopened>()?;
+            c.tickets_reopened = 1;
+            backlog = 1;
+            // The reopen also counts against the resolution it undoes, in that resolution's hour.
+            let resolved_at = m.previous_resolve_time.as_ref().map(timestamp_us).unwrap_or(event.time_us);
+            let mut undo = Facts::default();
+            undo.counters.reopened_resolutions = 1;
+            store::add_facts(db, hour_floor(resolved_at), &cell, &path, 0, &undo).await?;
+        }
+        "sla_breached" => {
+            let m = event.decode::<dispatch::TicketSlaBreached>()?;
+            if m.clock == dispatch::SlaClock::Acknowledge as i32 {
+                c.acknowledge_breaches = 1;
+            } else {
+                c.resolve_breaches = 1;
+            }
+        }
+        "escalated" => c.escalations = 1,
+        _ => return Ok(()),
+    }
+    Ok(store::add_facts(db, hour_floor(event.time_us), &cell, &path, backlog, &facts).await?)
+}
+
+async fn report_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+    let mut facts = Facts::default();
+    let c = &mut facts.counters;
+    let report = match event.subject.as_str() {
+        "flywheel.feedback.report.submitted" => {
+            let report = event.decode::<feedback::ReportSubmitted>()?.report;
+            c.reports_received = 1;
+            match report.as_ref().map(|r| r.kind) {
+                Some(k) if k == feedback::ReportKind::Praise as i32 => c.praise_received = 1,
+                Some(k) if k == feedback::ReportKind::Complaint as i32 => c.complaints_received = 1,
+                _ => {}
+            }
+            report
+        }
+        "flywheel.feedback.report.supported" => {
+            c.supports = 1;
+            event.decode::<feedback::ReportSupported>()?.report
+        }
+        "flywheel.feedback.report.rated" => {
+            let m = event.decode::<feedback::ReportRated>()?;
+            c.ratings_count = 1;
+            c.rating_sum = i64::from(m.rating);
+            c.fixed_yes = i64::from(m.fixed == feedback::FixedAnswer::Yes as i32);
+            m.report
+        }
+        _ => return Ok(()),
+    };
+    let report = report.ok_or_else(|| missing("report"))?;
+    let (dimension, perspective) = cell_axes(report.cell.as_ref());
+    let cell = Cell { site_id: report.site_id, category_id: report.category_id, dimension, perspective };
+    Ok(store::add_facts(db, hour_floor(event.time_us), &cell, &path_key(&report.region_path), 0, &facts).await?)
+}

@@ -1,0 +1,140 @@
+//! Analytics' tables. Instants are microseconds since the Unix epoch; enums are their proto
+//! numbers; region paths are `/city/district/street/` id paths for subtree matching.
+
+/// The facts of one UTC hour at one site, category and scenario cell (the finest grain; every
+/// coarser bucket, region, site, category or cell total is a sum of these rows).
+pub mod kpi_hour {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kpi_hour")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hour_us: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub site_id: String,
+        /// Empty for unclassified reports.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dimension: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub perspective: i32,
+        pub region_path: String,
+        /// Tickets that became open minus tickets that stopped being open in this hour.
+        pub backlog_delta: i64,
+        /// `domain::kpi::Facts` as JSON (counters and duration sketches).
+        pub facts: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The sites as the registry's events last described them.
+pub mod site {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "site")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub code: String,
+        pub name: String,
+        pub region_path: String,
+        pub lat: f64,
+        pub lng: f64,
+        pub flagship: bool,
+        pub registered_us: i64,
+        pub retired_us: Option<i64>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod region {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "region")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub code: String,
+        pub name: String,
+        pub kind: i32,
+        /// The region's ancestors and itself, `/root/.../id/`.
+        pub path: String,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod category {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "category")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub code: String,
+        pub name: String,
+        pub dimension: i32,
+        pub perspective: i32,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Per stream: events applied and the newest event time.
+pub mod stream_progress {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stream_progress")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub stream: String,
+        pub events_applied: i64,
+        pub last_event_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Small named values about the projections (e.g. when a rebuild started).
+pub mod projection_meta {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "projection_meta")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub value: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,259 @@
+//! Reading and writing the projections.
+
+pub mod entities;
+
+use crate::domain::kpi::Facts;
+use crate::domain::time::Span;
+use entities::*;
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set,
+};
+
+/// Where a fact belongs, below its hour.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cell {
+    pub site_id: String,
+    pub category_id: String,
+    pub dimension: i32,
+    pub perspective: i32,
+}
+
+/// Which facts a query reads: OR within a field, AND across fields; empty fields do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub region_ids: Vec<String>,
+    pub site_ids: Vec<String>,
+    pub category_ids: Vec<String>,
+    pub cells: Vec<(i32, i32)>,
+}
+
+impl Filter {
+    fn condition(&self) -> Condition {
+        let mut all = Condition::all();
+        if !self.region_ids.is_empty() {
+            let mut any = Condition::any();
+            for id in &self.region_ids {
+                any = any.add(kpi_hour::Column::RegionPath.like(format!("%/{id}/%")));
+            }
+            all = all.add(any);
+        }
+        if !self.site_ids.is_empty() {
+            all = all.add(kpi_hour::Column::SiteId.is_in(self.site_ids.clone()));
+        }
+        if !self.category_ids.is_empty() {
+            all = all.add(kpi_hour::Column::CategoryId.is_in(self.category_ids.clone()));
+        }
+        if !self.cells.is_empty() {
+            let mut any = Condition::any();
+            for (d, p) in &self.cells {
+                any = any.add(
+                    Condition::all()
+                        .add(kpi_hour::Column::Dimension.eq(*d))
+                        .add(kpi_hour::Column::Perspective.eq(*p)),
+                );
+            }
+            all = all.add(any);
+        }
+        all
+    }
+}
+
+/// One hour row, decoded.
+#[derive(Clone, Debug)]
+pub struct HourFacts {
+    pub hour_us: i64,
+    pub cell: Cell,
+    pub region_path: String,
+    pub backlog_delta: i64,
+    pub facts: Facts,
+}
+
+/// Adds a contribution to one hour row (creating it when new).
+pub async fn add_facts(
+    db: &impl ConnectionTrait,
+    hour_us: i64,
+    cell: &Cell,
+    region_path: &str,
+    backlog_delta: i64,
+    facts: &Facts,
+) -> Result<(), DbErr> {
+    let key = (hour_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective);
+    let encode = |f: &Facts| serde_json::to_string(f).map_err(|e| DbErr::Custom(e.to_string()));
+    match kpi_hour::Entity::find_by_id(key).one(db).await? {
+        Some(row) => {
+            let mut merged: Facts = serde_json::from_str(&row.facts).map_err(|e| DbErr::Custom(e.to_string()))?;
+            merged.merge(facts);
+            let delta = row.backlog_delta + backlog_delta;
+            let mut active = row.into_active_model();
+            active.facts = Set(encode(&merged)?);
+            active.backlog_delta = Set(delta);
+            active.region_path = Set(region_path.to_owned());
+            active.update(db).await?;
+        }
+        None => {
+            kpi_hour::ActiveModel {
+                hour_us: Set(hour_us),
+                site_id: Set(cell.site_id.clone()),
+                category_id: Set(cell.category_id.clone()),
+                dimension: Set(cell.dimension),
+                perspective: Set(cell.perspective),
+                region_path: Set(region_path.to_owned()),
+                backlog_delta: Set(backlog_delta),
+                facts: Set(encode(facts)?),
+            }
+            .insert(db)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every hour row in `span` that the filter matches, oldest first.
+pub async fn hours_in(db: &impl ConnectionTrait, filter: &Filter, span: Span) -> Result<Vec<HourFacts>, DbErr> {
+    let rows = kpi_hour::Entity::find()
+        .filter(filter.condition())
+        .filter(kpi_hour::Column::HourUs.gte(span.start_us))
+        .filter(kpi_hour::Column::HourUs.lt(span.end_us))
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let facts = serde_json::from_str(&r.facts).map_err(|e| DbErr::Custom(format!("kpi_hour facts: {e}")))?;
+        out.push(HourFacts {
+            hour_us: r.hour_us,
+            cell: Cell { site_id: r.site_id, category_id: r.category_id, dimension: r.dimension, perspective: r.perspective },
+            region_path: r.region_path,
+            backlog_delta: r.backlog_delta,
+            facts,
+        });
+    }
+    out.sort_by_key(|h| h.hour_us);
+    Ok(out)
+}
+
+/// The backlog each cell had built up before `before_us` (the sum of its earlier deltas).
+pub async fn backlog_before(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    before_us: i64,
+) -> Result<Vec<(Cell, String, i64)>, DbErr> {
+    let rows: Vec<(String, String, i32, i32, String, Option<i64>)> = kpi_hour::Entity::find()
+        .select_only()
+        .column(kpi_hour::Column::SiteId)
+        .column(kpi_hour::Column::CategoryId)
+        .column(kpi_hour::Column::Dimension)
+        .column(kpi_hour::Column::Perspective)
+        .column(kpi_hour::Column::RegionPath)
+        .column_as(Expr::expr(Func::sum(Expr::col(kpi_hour::Column::BacklogDelta))).cast_as("BIGINT"), "backlog")
+        .filter(filter.condition())
+        .filter(kpi_hour::Column::HourUs.lt(before_us))
+        .group_by(kpi_hour::Column::SiteId)
+        .group_by(kpi_hour::Column::CategoryId)
+        .group_by(kpi_hour::Column::Dimension)
+        .group_by(kpi_hour::Column::Perspective)
+        .group_by(kpi_hour::Column::RegionPath)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(site_id, category_id, dimension, perspective, path, sum)| {
+            (Cell { site_id, category_id, dimension, perspective }, path, sum.unwrap_or(0))
+        })
+        .collect())
+}
+
+/// Stores a newer snapshot of a site; an older or equal version changes nothing.
+pub async fn upsert_site(db: &impl ConnectionTrait, site: site::Model) -> Result<(), DbErr> {
+    match site::Entity::find_by_id(site.id.clone()).one(db).await? {
+        Some(old) if old.version >= site.version => Ok(()),
+        Some(_) => site.into_active_model().reset_all().update(db).await.map(drop),
+        None => site.into_active_model().insert(db).await.map(drop),
+    }
+}
+
+/// Stores a newer snapshot of a region; an older or equal version changes nothing.
+pub async fn upsert_region(db: &impl ConnectionTrait, region: region::Model) -> Result<(), DbErr> {
+    match region::Entity::find_by_id(region.id.clone()).one(db).await? {
+        Some(old) if old.version >= region.version => Ok(()),
+        Some(_) => region.into_active_model().reset_all().update(db).await.map(drop),
+        None => region.into_active_model().insert(db).await.map(drop),
+    }
+}
+
+/// Stores a newer snapshot of a category; an older or equal version changes nothing.
+pub async fn upsert_category(db: &impl ConnectionTrait, category: category::Model) -> Result<(), DbErr> {
+    match category::Entity::find_by_id(category.id.clone()).one(db).await? {
+        Some(old) if old.version >= category.version => Ok(()),
+        Some(_) => category.into_active_model().reset_all().update(db).await.map(drop),
+        None => category.into_active_model().insert(db).await.map(drop),
+    }
+}
+
+/// Counts one applied event of `stream` that happened at `time_us`.
+pub async fn record_progress(db: &impl ConnectionTrait, stream: &str, time_us: i64) -> Result<(), DbErr> {
+    match stream_progress::Entity::find_by_id(stream.to_owned()).one(db).await? {
+        Some(p) => {
+            let (applied, last) = (p.events_applied + 1, Ord::max(p.last_event_us, time_us));
+            let mut active = p.into_active_model();
+            active.events_applied = Set(applied);
+            active.last_event_us = Set(last);
+            active.update(db).await.map(drop)
+        }
+        None => stream_progress::ActiveModel {
+            stream: Set(stream.to_owned()),
+            events_applied: Set(1),
+            last_event_us: Set(time_us),
+        }
+        .insert(db)
+        .await
+        .map(drop),
+    }
+}
+
+pub async fn progress(db: &impl ConnectionTrait) -> Result<Vec<stream_progress::Model>, DbErr> {
+    stream_progress::Entity::find().all(db).await
+}
+
+/// The newest event time applied over all streams; `None` before the first event.
+pub async fn as_of_us(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+    Ok(progress(db).await?.iter().map(|p| p.last_event_us).max())
+}
+
+pub async fn sites(db: &impl ConnectionTrait) -> Result<Vec<site::Model>, DbErr> {
+    site::Entity::find().all(db).await
+}
+
+pub async fn regions(db: &impl ConnectionTrait) -> Result<Vec<region::Model>, DbErr> {
+    region::Entity::find().all(db).await
+}
+
+pub async fn categories(db: &impl ConnectionTrait) -> Result<Vec<category::Model>, DbErr> {
+    category::Entity::find().all(db).await
+}
+
+pub const META_REBUILD_STARTED: &str = "rebuild_started_us";
+
+pub async fn meta(db: &impl ConnectionTrait, key: &str) -> Result<Option<i64>, DbErr> {
+    Ok(projection_meta::Entity::find_by_id(key.to_owned()).one(db).await?.map(|m| m.value))
+}
+
+pub async fn set_meta(db: &impl ConnectionTrait, key: &str, value: Option<i64>) -> Result<(), DbErr> {
+    projection_meta::Entity::delete_by_id(key.to_owned()).exec(db).await?;
+    if let Some(value) = value {
+        projection_meta::ActiveModel { key: Set(key.to_owned()), value: Set(value) }.insert(db).await?;
+    }
+    Ok(())
+}
+
+/// Empties every projection table (inside the caller's transaction), for a rebuild.
+pub async fn clear_projections(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    kpi_hour::Entity::delete_many().exec(db).await?;
+    site::Entity::delete_many().exec(db).await?;
+    region::Entity::delete_many().exec(db).await?;
+    category::Entity::delete_many().exec(db).await?;
+    stream_progress::Entity::delete_many().exec(db).await?;
+    Ok(())
+}
