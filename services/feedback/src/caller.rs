@@ -1,6 +1,8 @@
 //! Who is calling. The gateway in front of feedback authenticates people and passes the result
 //! as metadata: `x-flywheel-resident-id` (the opaque resident id) or `x-flywheel-staff-id`.
-//! Feedback trusts these headers, so it must only be reachable through that gateway.
+//! Feedback trusts these headers, so it must only be reachable through that gateway. A call with
+//! neither is "unidentified": the operator's own front ends and tools acting for a resident,
+//! admitted unless `FEEDBACK_REQUIRE_IDENTITY` is set (see [`Caller::admit`]).
 
 use flywheel_runtime::{Error, Result};
 
@@ -9,7 +11,8 @@ pub const STAFF_METADATA: &str = "x-flywheel-staff-id";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
-    /// No credentials: may only track a report by its code.
+    /// No identity metadata: may file, track and rate (acting for the reporter), never see a
+    /// resident id or contact details, nor act as staff.
     Anonymous,
     Resident(String),
     Staff(String),
@@ -57,18 +60,30 @@ impl Caller {
         self.is_staff() || self.resident_id() == Some(resident_id)
     }
 
-    /// Fails with UNAUTHENTICATED for anonymous callers.
-    pub fn require_known(&self) -> Result<()> {
+    /// UNAUTHENTICATED for an unidentified caller when identities are required.
+    pub fn admit(&self, require_identity: bool) -> Result<()> {
         match self {
-            Self::Anonymous => Err(Error::Unauthenticated("this call needs a resident or staff identity".into())),
+            Self::Anonymous if require_identity => {
+                Err(Error::Unauthenticated("this call needs a resident or staff identity".into()))
+            }
             _ => Ok(()),
         }
     }
 
     /// Fails unless the caller is staff.
-    pub fn require_staff(&self) -> Result<()> {
-        self.require_known()?;
+    pub fn require_staff(&self, require_identity: bool) -> Result<()> {
+        self.admit(require_identity)?;
         if self.is_staff() { Ok(()) } else { Err(Error::PermissionDenied("only staff may do this".into())) }
+    }
+
+    /// Whether this caller may answer the survey of a report filed by `resident_id`: the reporter,
+    /// or an unidentified front end acting for them.
+    pub fn may_rate(&self, resident_id: &str) -> bool {
+        match self {
+            Self::Resident(id) => id == resident_id,
+            Self::Anonymous => true,
+            Self::Staff(_) | Self::Open311 => false,
+        }
     }
 }
 

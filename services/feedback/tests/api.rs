@@ -43,8 +43,13 @@ async fn submissions_are_placed_validated_and_kept_private() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
-    let anonymous = h.client.submit_report(tonic::Request::new(submit(complaint(None)))).await.unwrap_err();
-    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    // A front end without a per-person identity may file; the report gets a fresh resident id.
+    let unidentified = h.client.submit_report(tonic::Request::new(submit(complaint(None)))).await.unwrap().into_inner();
+    assert_eq!(unidentified.resident_id, "", "not shown to an unidentified caller");
+    let other = h.client.get_report(staff("ops", by_id(&unidentified.id))).await.unwrap().into_inner();
+    assert!(!other.resident_id.is_empty());
+    let hidden = h.client.get_report_contact(tonic::Request::new(GetReportContactRequest { report_id: unidentified.id.clone() })).await.unwrap_err();
+    assert_eq!(hidden.code(), tonic::Code::PermissionDenied);
 
     // Without a category the report waits, unclassified, for staff.
     let filed = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap().into_inner();
@@ -74,6 +79,20 @@ async fn submissions_are_placed_validated_and_kept_private() {
     assert_eq!(own.contact.unwrap(), contact());
     let for_staff = h.client.get_report_contact(staff("ops", GetReportContactRequest { report_id: filed.id.clone() })).await.unwrap().into_inner();
     assert_eq!(for_staff.resident_id, "res-1");
+}
+
+#[tokio::test]
+async fn identities_can_be_required() {
+    let mut h = Harness::with(Settings { require_identity: true, ..Settings::default() }).await;
+    h.district().await;
+    let refused = h.client.submit_report(tonic::Request::new(submit(complaint(None)))).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let filed = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap().into_inner();
+    // Tracking by code stays open to anyone.
+    let code = GetReportRequest { lookup: Some(get_report_request::Lookup::TrackingCode(filed.tracking_code.clone())) };
+    assert_eq!(h.client.get_report(code).await.unwrap().into_inner().id, filed.id);
+    let listed = h.client.list_reports(tonic::Request::new(ListReportsRequest::default())).await.unwrap_err();
+    assert_eq!(listed.code(), tonic::Code::Unauthenticated);
 }
 
 #[tokio::test]

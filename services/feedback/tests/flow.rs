@@ -151,7 +151,8 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
     assert_eq!(reopen.report.as_ref().unwrap().resident_id, "res-1", "events carry the opaque id");
     let headers = events[6].headers.as_ref().unwrap();
     assert_eq!(headers.get("ce-subject").unwrap().as_str(), filed.id);
-    assert_eq!(headers.get("flywheel-correlation-id").unwrap().as_str(), filed.correlation_id);
+    assert_eq!(headers.get("flywheel-correlation-id").unwrap().as_str(), after.correlation_id);
+    assert!(!after.correlation_id.is_empty());
     // No event carries the contact details.
     let c = contact();
     for m in &events {

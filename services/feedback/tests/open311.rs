@@ -105,12 +105,13 @@ async fn a_posted_request_is_a_report_and_follows_its_ticket() {
     let created = &body.as_array().unwrap()[0];
     assert_eq!(keys(created), ["account_id", "service_notice", "service_request_id"]);
     let id = created["service_request_id"].as_str().unwrap().to_owned();
+    assert!(created["account_id"].is_null());
 
     // The same report over gRPC, through the Open311 channel, contact kept apart.
     let report = h
         .client
         .clone()
-        .get_report(staff("ops", GetReportRequest { lookup: Some(get_report_request::Lookup::TrackingCode(id.clone())) }))
+        .get_report(staff("ops", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(id.clone())) }))
         .await
         .unwrap()
         .into_inner();
@@ -150,7 +151,9 @@ async fn a_posted_request_is_a_report_and_follows_its_ticket() {
     let event = dispatch::TicketResolved { ticket: Some(resolved.clone()), resolution_note: "Lamp replaced".into(), ..Default::default() };
     h.publish(&ticket_event("resolved", &resolved, &event), true).await;
     h.wait_applied("FLYWHEEL_DISPATCH").await;
-    let (_, body) = http(&h, "GET", &format!("/open311/v2/requests/{}.json", id.to_lowercase()), None).await;
+    let code = report.tracking_code.to_lowercase();
+    let (_, body) = http(&h, "GET", &format!("/open311/v2/requests/{code}.json"), None).await;
+    assert_eq!(body[0]["service_request_id"], report.id.as_str(), "the tracking code finds the same request");
     assert_eq!(body[0]["status"], "closed");
     assert_eq!(body[0]["status_notes"], "Lamp replaced");
 }
@@ -185,6 +188,15 @@ async fn requests_are_filtered_and_paged() {
     assert_eq!(future, Value::Array(vec![]));
     let (_, window) = http(&h, "GET", "/open311/v2/requests.json?start_date=2020-01-01T00:00:00%2B08:00&end_date=2099-01-01", None).await;
     assert_eq!(window.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn without_configured_keys_any_client_may_post() {
+    let mut h = Harness::start().await;
+    h.district().await;
+    let form = [("service_code", "street-light-out"), ("lat", "23.1062"), ("long", "113.324"), ("description", "dark")];
+    let (status, body) = http(&h, "POST", "/open311/v2/requests.json", Some(&form)).await;
+    assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test]

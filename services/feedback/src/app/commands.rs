@@ -22,6 +22,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 impl Feedback {
     /// Returns the report after the support and whether this call counted.
     pub async fn support_report(&self, req: SupportReportRequest, caller: &Caller) -> Result<(Report, bool)> {
+        caller.admit(self.settings.require_identity)?;
         let resident = caller
             .resident_id()
             .ok_or_else(|| Error::PermissionDenied("only residents can support a report".into()))?
@@ -78,7 +79,7 @@ impl Feedback {
     }
 
     pub async fn rate_resolution(&self, req: RateResolutionRequest, caller: &Caller) -> Result<Report> {
-        caller.require_known()?;
+        caller.admit(self.settings.require_identity)?;
         let answer = req.rating.clone().ok_or_else(|| Error::invalid("rating", "is required"))?;
         survey_rules::validate_answer(&answer)?;
         let scope = format!("RateResolution/{}", req.report_id);
@@ -86,7 +87,7 @@ impl Feedback {
             .writer
             .write_once(&scope, &req.request_id, async |txn| {
                 let row = store::load_report(txn, &req.report_id).await?;
-                if caller.resident_id() != Some(row.resident_id.as_str()) {
+                if !caller.may_rate(&row.resident_id) {
                     return Err(Error::PermissionDenied("only the reporter can rate the resolution".into()));
                 }
                 let now = now_micros();
@@ -146,7 +147,7 @@ impl Feedback {
     }
 
     pub async fn classify_report(&self, req: ClassifyReportRequest, caller: &Caller) -> Result<Report> {
-        caller.require_staff()?;
+        caller.require_staff(self.settings.require_identity)?;
         let mut v = Violations::new();
         v.check(!req.report_id.is_empty(), "report_id", "is required");
         v.check(!req.category_id.is_empty(), "category_id", "is required");
@@ -185,7 +186,7 @@ impl Feedback {
     }
 
     pub async fn close_report(&self, req: CloseReportRequest, caller: &Caller) -> Result<Report> {
-        caller.require_staff()?;
+        caller.require_staff(self.settings.require_identity)?;
         let mut v = Violations::new();
         v.check(!req.report_id.is_empty(), "report_id", "is required");
         v.check(req.version > 0, "version", "is required");
@@ -214,7 +215,7 @@ impl Feedback {
 
     /// The contact details, for staff and the reporter only. Audit-logged without the data.
     pub async fn get_report_contact(&self, report_id: &str, caller: &Caller) -> Result<GetReportContactResponse> {
-        caller.require_known()?;
+        caller.admit(self.settings.require_identity)?;
         let row = store::load_report(self.db(), report_id).await?;
         if !caller.may_see_private(&row.resident_id) {
             tracing::warn!(report = %row.id, "contact look-up refused");

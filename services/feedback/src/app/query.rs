@@ -50,31 +50,25 @@ impl Feedback {
 
     /// The gRPC listing: cursor pages bound to the filters.
     pub async fn list_reports(&self, req: ListReportsRequest, caller: &Caller) -> Result<(Vec<Report>, String)> {
-        caller.require_known()?;
+        caller.admit(self.settings.require_identity)?;
         let fp = fingerprint(&req);
         let after = pagination::decode_token(&req.page_token, fp)?;
         let size = page_size(req.page_size)?;
-        let page = self.find_reports(&req, &[], caller, Listing::After(after), size).await?;
+        let page = self.find_reports(&req, caller, Listing::After(after), size).await?;
         let token = page.more_after.map(|id| pagination::encode_token(&id, fp)).unwrap_or_default();
         Ok((page.reports, token))
     }
 
-    /// Reports matching every filter of `req` (and, when given, one of `tracking_codes`), newest
-    /// first, as `caller` may see them.
+    /// Reports matching every filter of `req`, newest first, as `caller` may see them.
     pub async fn find_reports(
         &self,
         req: &ListReportsRequest,
-        tracking_codes: &[String],
         caller: &Caller,
         from: Listing,
         size: u64,
     ) -> Result<ReportPage> {
         validate(req)?;
         let mut select = filtered(req, caller);
-        if !tracking_codes.is_empty() {
-            let codes: Vec<String> = tracking_codes.iter().filter_map(|c| tracking::normalise(c)).collect();
-            select = select.filter(report::Column::TrackingCode.is_in(codes));
-        }
         select = select.order_by_desc(report::Column::Id);
         select = match from {
             Listing::After(Some(id)) => select.filter(report::Column::Id.lt(id)),

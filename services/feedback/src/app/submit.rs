@@ -27,13 +27,14 @@ const MINUTE_US: i64 = 60_000_000;
 
 impl Feedback {
     pub async fn submit_report(&self, req: SubmitReportRequest, caller: &Caller, corr: &str) -> Result<Report> {
-        caller.require_known()?;
+        caller.admit(self.settings.require_identity)?;
         let draft = req.report.ok_or_else(|| Error::invalid("report", "is required"))?;
         rules::validate_submission(&draft, req.contact.as_ref())?;
         let scope = match caller {
             Caller::Resident(id) => format!("SubmitReport/resident/{id}"),
             Caller::Staff(id) => format!("SubmitReport/staff/{id}"),
-            Caller::Open311 | Caller::Anonymous => "SubmitReport/open311".to_owned(),
+            Caller::Open311 => "SubmitReport/open311".to_owned(),
+            Caller::Anonymous => "SubmitReport/unidentified".to_owned(),
         };
         let id = self
             .writer
@@ -41,7 +42,8 @@ impl Feedback {
                 self.file(txn, &draft, req.contact.clone(), caller, corr).await
             })
             .await?;
-        store::snapshot(self.db(), store::load_report(self.db(), &id).await?).await
+        let report = store::snapshot(self.db(), store::load_report(self.db(), &id).await?).await?;
+        Ok(crate::convert::for_caller(report, caller))
     }
 
     async fn file(

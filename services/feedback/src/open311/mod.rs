@@ -20,8 +20,6 @@ use wire::Failure;
 
 /// Requests without dates cover the last 90 days, as the specification suggests.
 const DEFAULT_DAYS: i64 = 90;
-/// The most service request ids one query may name.
-const MAX_IDS: usize = 100;
 
 pub fn router(feedback: Feedback) -> Router {
     Router::new()
@@ -76,8 +74,9 @@ async fn create_request(
     form: Result<Form<NewRequest>, FormRejection>,
 ) -> Result<(StatusCode, Json<Vec<wire::Created>>), Failure> {
     let Form(form) = form.map_err(|e| Failure::bad_request(e.body_text()))?;
+    let keys = &feedback.settings().open311_api_keys;
     let key = form.api_key.as_deref().unwrap_or_default();
-    if key.is_empty() || !feedback.settings().open311_api_keys.iter().any(|k| k == key) {
+    if !keys.is_empty() && !keys.iter().any(|k| k == key) {
         return Err(Failure::new(StatusCode::FORBIDDEN, "invalid api_key received -- can't proceed with create_request"));
     }
     let code = given(&form.service_code).ok_or_else(|| Failure::bad_request("service_code is required"))?;
@@ -109,7 +108,8 @@ async fn create_request(
     };
     let corr = uuid::Uuid::now_v7().to_string();
     let report = feedback.submit_report(request, &Caller::Open311, &corr).await?;
-    let created = wire::Created { service_request_id: report.tracking_code, service_notice: String::new(), account_id: None };
+    let notice = format!("Your tracking code is {}", report.tracking_code);
+    let created = wire::Created { service_request_id: report.id, service_notice: notice, account_id: None };
     Ok((StatusCode::CREATED, Json(vec![created])))
 }
 
@@ -161,10 +161,7 @@ async fn requests(
     let ids: Vec<String> = given(&q.service_request_id)
         .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
-    if ids.len() > MAX_IDS {
-        return Err(Failure::bad_request(format!("at most {MAX_IDS} service_request_id values")));
-    }
-    let mut filter = ListReportsRequest::default();
+    let mut filter = ListReportsRequest { report_ids: ids.clone(), ..Default::default() };
     if let Some(code) = given(&q.service_code) {
         match feedback.category_by_code(code).await? {
             Some(c) => filter.category_id = c.id,
@@ -187,7 +184,7 @@ async fn requests(
     filter.submit_time = Some(TimeRange { start_time: start.map(stamp), end_time: end.map(stamp) });
     let size = crate::app::page_size(q.page_size.unwrap_or(0))?;
     let offset = q.page.unwrap_or(1).max(1).saturating_sub(1).saturating_mul(size);
-    let page = feedback.find_reports(&filter, &ids, &Caller::Open311, Listing::Offset(offset), size).await?;
+    let page = feedback.find_reports(&filter, &Caller::Open311, Listing::Offset(offset), size).await?;
     describe(&feedback, page).await
 }
 
@@ -204,9 +201,16 @@ fn date(name: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, Failur
 
 async fn one_request(State(feedback): State<Feedback>, Path(file): Path<String>) -> Reply<Vec<wire::ServiceRequest>> {
     let id = json_name(&file)?;
-    let row = feedback.by_tracking_code(id).await.map_err(|_| Failure::not_found(format!("service_request_id {id} not found")))?;
-    let filter = ListReportsRequest { report_ids: vec![row.id], ..Default::default() };
-    let page = feedback.find_reports(&filter, &[], &Caller::Open311, Listing::Offset(0), 1).await?;
+    // The service_request_id is the report id; a resident's tracking code is accepted too.
+    let found = match feedback.by_tracking_code(id).await {
+        Ok(row) => row.id,
+        Err(_) => id.to_owned(),
+    };
+    let filter = ListReportsRequest { report_ids: vec![found], ..Default::default() };
+    let page = feedback.find_reports(&filter, &Caller::Open311, Listing::Offset(0), 1).await?;
+    if page.reports.is_empty() {
+        return Err(Failure::not_found(format!("service_request_id {id} not found")));
+    }
     describe(&feedback, page).await
 }
 

@@ -1,6 +1,5 @@
 //! The GeoReport v2 shapes: field names and formats exactly as the specification spells them.
 
-use crate::domain::tracking;
 use crate::store::entities::{category, site};
 use axum::Json;
 use axum::http::StatusCode;
@@ -108,7 +107,7 @@ pub fn request(r: &Report, category: Option<&category::Model>, site: Option<&sit
         site.map(|s| s.address.clone()).filter(|a| !a.is_empty())
     });
     ServiceRequest {
-        service_request_id: tracking::display(&r.tracking_code.replace('-', "")),
+        service_request_id: r.id.clone(),
         status: status(r.status),
         status_notes: note.map(str::to_owned),
         service_name: category.map(|c| c.name.clone()),
