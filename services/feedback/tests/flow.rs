@@ -8,6 +8,15 @@ use flywheel_proto::flywheel::dispatch::v1 as dispatch;
 use flywheel_proto::flywheel::feedback::v1::*;
 use prost::Message;
 
+/// A survey answer without comment or request id.
+fn answer(report_id: &str, rating: i32, fixed: FixedAnswer) -> RateResolutionRequest {
+    RateResolutionRequest {
+        report_id: report_id.into(),
+        rating: Some(ResolutionRating { rating, fixed: fixed as i32, ..Default::default() }),
+        request_id: String::new(),
+    }
+}
+
 #[tokio::test]
 async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
     let mut h = Harness::start().await;
@@ -77,11 +86,7 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
     // Someone else cannot rate it.
     let other = h
         .client
-        .rate_resolution(resident("res-2", RateResolutionRequest {
-            report_id: filed.id.clone(),
-            rating: Some(ResolutionRating { rating: 5, fixed: FixedAnswer::Yes as i32, ..Default::default() }),
-            request_id: String::new(),
-        }))
+        .rate_resolution(resident("res-2", answer(&filed.id, 5, FixedAnswer::Yes)))
         .await
         .unwrap_err();
     assert_eq!(other.code(), tonic::Code::PermissionDenied);
@@ -178,11 +183,7 @@ async fn not_fixed_reopens_and_a_cancelled_ticket_closes_the_report() {
     h.wait_applied("FLYWHEEL_DISPATCH").await;
     let rated = h
         .client
-        .rate_resolution(resident("res-1", RateResolutionRequest {
-            report_id: filed.id.clone(),
-            rating: Some(ResolutionRating { rating: 4, fixed: FixedAnswer::No as i32, ..Default::default() }),
-            request_id: String::new(),
-        }))
+        .rate_resolution(resident("res-1", answer(&filed.id, 4, FixedAnswer::No)))
         .await
         .unwrap()
         .into_inner();
@@ -227,11 +228,7 @@ async fn an_unanswered_survey_expires_and_takes_no_answer() {
     .await;
     let late = h
         .client
-        .rate_resolution(resident("res-1", RateResolutionRequest {
-            report_id: filed.id.clone(),
-            rating: Some(ResolutionRating { rating: 1, fixed: FixedAnswer::No as i32, ..Default::default() }),
-            request_id: String::new(),
-        }))
+        .rate_resolution(resident("res-1", answer(&filed.id, 1, FixedAnswer::No)))
         .await
         .unwrap_err();
     assert_eq!(late.code(), tonic::Code::FailedPrecondition);
