@@ -40,6 +40,7 @@ pub async fn build_with(config: Config, settings: Settings) -> anyhow::Result<Bo
             stream: streams::REGISTRY.name,
             filter_subjects: vec![
                 "flywheel.registry.site.>".to_owned(),
+                "flywheel.registry.zone.>".to_owned(),
                 "flywheel.registry.category.>".to_owned(),
             ],
             max_deliver,

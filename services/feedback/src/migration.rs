@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateFeedback));
+        all.push(Box::new(CreateZoneReplica));
         all
     }
 }
@@ -159,5 +160,31 @@ impl MigrationTrait for CreateFeedback {
             m.create_index(i).await?;
         }
         Ok(())
+    }
+}
+
+/// The zone replica, to check a report's zone belongs to its site.
+struct CreateZoneReplica;
+
+impl MigrationName for CreateZoneReplica {
+    fn name(&self) -> &str {
+        "m0101_feedback_zone"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateZoneReplica {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("zone")
+                .if_not_exists()
+                .col(id("id").primary_key())
+                .col(id("site_id"))
+                .col(integer("status"))
+                .col(big_integer("version"))
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -318,3 +318,38 @@ async fn retired_sites_and_categories_take_no_new_reports() {
     let located = h.client.submit_report(resident("res-1", submit(complaint(None)))).await.unwrap_err();
     assert_eq!(violated_fields(&located), ["report.location"]);
 }
+
+#[tokio::test]
+async fn zones_must_be_of_the_site_and_staff_close_what_needs_no_ticket() {
+    let mut h = Harness::start().await;
+    h.district().await;
+    use flywheel_proto::flywheel::registry::v1 as registry;
+    for (id, site_id) in [("zone-gate", "site-tower"), ("zone-lake", "site-wetland")] {
+        let zone = registry::Zone { id: id.into(), site_id: site_id.into(), code: id.into(), status: registry::Status::Active as i32, version: 1, ..Default::default() };
+        let event = flywheel_runtime::events::OutgoingEvent::new("registry", "flywheel.registry.zone.created", id, "c", &registry::ZoneCreated { zone: Some(zone) });
+        h.publish(&event, true).await;
+    }
+    h.wait_applied("FLYWHEEL_REGISTRY").await;
+    let in_zone = |zone: &str| submit(Report { zone_id: zone.into(), ..complaint(None) });
+    let missing = h.client.submit_report(resident("res-1", in_zone("zone-none"))).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let elsewhere = h.client.submit_report(resident("res-1", in_zone("zone-lake"))).await.unwrap_err();
+    assert_eq!(violated_fields(&elsewhere), ["report.zone_id"]);
+    let gate = h.client.submit_report(resident("res-1", in_zone("zone-gate"))).await.unwrap().into_inner();
+    assert_eq!(gate.zone_id, "zone-gate");
+
+    let inquiry = Report { kind: ReportKind::Inquiry as i32, description: "When does the tower open?".into(), ..complaint(None) };
+    let asked = h.client.submit_report(resident("res-1", submit(inquiry))).await.unwrap().into_inner();
+    let close = CloseReportRequest { report_id: asked.id.clone(), version: asked.version, note: "Daily from 9:30 to 22:30".into(), request_id: String::new() };
+    let by_resident = h.client.close_report(resident("res-1", close.clone())).await.unwrap_err();
+    assert_eq!(by_resident.code(), tonic::Code::PermissionDenied);
+    let no_note = h.client.close_report(staff("ops", CloseReportRequest { note: " ".into(), ..close.clone() })).await.unwrap_err();
+    assert_eq!(violated_fields(&no_note), ["note"]);
+    let closed = h.client.close_report(staff("ops", close.clone())).await.unwrap().into_inner();
+    assert_eq!(closed.status, ReportStatus::Closed as i32);
+    assert!(closed.close_time.is_some());
+    assert_eq!(closed.timeline.last().unwrap().note, "Daily from 9:30 to 22:30");
+    let again = h.client.close_report(staff("ops", CloseReportRequest { version: closed.version, ..close })).await.unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    assert!(again.message().contains("CLOSED"), "{}", again.message());
+}

@@ -1,7 +1,7 @@
 //! The local replica of the registry's sites and categories, kept from registry events, so
 //! reports are placed and classified while the registry is down.
 
-use crate::store::entities::{category, site};
+use crate::store::entities::{category, site, zone};
 use flywheel_proto::flywheel::registry::v1 as registry;
 use flywheel_runtime::events::IncomingEvent;
 use flywheel_runtime::events::consumer::{EventHandler, HandlerError};
@@ -16,6 +16,9 @@ impl EventHandler for RegistryEvents {
             "flywheel.registry.site.registered" => save_site(txn, event.decode::<registry::SiteRegistered>()?.site).await,
             "flywheel.registry.site.updated" => save_site(txn, event.decode::<registry::SiteUpdated>()?.site).await,
             "flywheel.registry.site.retired" => save_site(txn, event.decode::<registry::SiteRetired>()?.site).await,
+            "flywheel.registry.zone.created" => save_zone(txn, event.decode::<registry::ZoneCreated>()?.zone).await,
+            "flywheel.registry.zone.updated" => save_zone(txn, event.decode::<registry::ZoneUpdated>()?.zone).await,
+            "flywheel.registry.zone.retired" => save_zone(txn, event.decode::<registry::ZoneRetired>()?.zone).await,
             "flywheel.registry.category.defined" => {
                 save_category(txn, event.decode::<registry::CategoryDefined>()?.category).await
             }
@@ -25,7 +28,7 @@ impl EventHandler for RegistryEvents {
             "flywheel.registry.category.retired" => {
                 save_category(txn, event.decode::<registry::CategoryRetired>()?.category).await
             }
-            // Regions, zones and assets are of no use to feedback.
+            // Regions and assets are of no use to feedback.
             _ => Ok(()),
         }
     }
@@ -51,6 +54,13 @@ async fn save_site(txn: &DatabaseTransaction, site: Option<registry::Site>) -> R
         version: s.version,
     };
     let existing = site::Entity::find_by_id(row.id.clone()).one(txn).await?;
+    upsert(txn, existing.map(|e| e.version), row.version, row.into_active_model()).await
+}
+
+async fn save_zone(txn: &DatabaseTransaction, zone: Option<registry::Zone>) -> Result<(), HandlerError> {
+    let z = zone.ok_or_else(|| missing("zone"))?;
+    let row = zone::Model { id: z.id, site_id: z.site_id, status: z.status, version: z.version };
+    let existing = zone::Entity::find_by_id(row.id.clone()).one(txn).await?;
     upsert(txn, existing.map(|e| e.version), row.version, row.into_active_model()).await
 }
 

@@ -8,7 +8,7 @@ use crate::domain::duplicate::{self, Candidate, Rule};
 use crate::domain::geo::{self, METRES_PER_DEGREE_LAT, SiteArea};
 use crate::domain::{report as rules, status::is_open, tracking};
 use crate::events;
-use crate::store::entities::{category, contact, report, support};
+use crate::store::entities::{category, contact, report, support, zone};
 use crate::store::{self, entities::site};
 use flywheel_proto::flywheel::common::v1::GeoPoint;
 use flywheel_proto::flywheel::feedback::v1::{
@@ -55,6 +55,7 @@ impl Feedback {
         corr: &str,
     ) -> Result<(String, Vec<OutgoingEvent>)> {
         let site = place(txn, draft).await?;
+        check_zone(txn, &draft.zone_id, &site.id).await?;
         let category = match draft.category_id.as_str() {
             "" => None,
             id => Some(active_category(txn, id).await?),
@@ -230,6 +231,21 @@ async fn place(txn: &DatabaseTransaction, draft: &Report) -> Result<site::Model>
         .map(|s| s.id.clone())
         .ok_or_else(|| Error::invalid("report.location", "no managed site covers this location"))?;
     nearby.into_iter().find(|s| s.id == id).ok_or_else(|| Error::not_found("site", id))
+}
+
+/// A given zone must be an active zone of the report's site.
+async fn check_zone(txn: &DatabaseTransaction, zone_id: &str, site_id: &str) -> Result<()> {
+    if zone_id.is_empty() {
+        return Ok(());
+    }
+    let z = zone::Entity::find_by_id(zone_id.to_owned())
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::not_found("zone", zone_id))?;
+    if z.site_id != site_id {
+        return Err(Error::invalid("report.zone_id", format!("is not a zone of site {site_id}")));
+    }
+    refuse_retired("zone", z.status, &z.id)
 }
 
 /// A category that exists in the replica and is active.

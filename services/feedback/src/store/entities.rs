@@ -34,6 +34,23 @@ pub mod site {
     no_relations!();
 }
 
+/// The replica of the registry's zones (which site each belongs to, and whether it is active).
+pub mod zone {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "zone")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub site_id: String,
+        pub status: i32,
+        pub version: i64,
+    }
+
+    no_relations!();
+}
+
 /// The replica of the registry's service catalog.
 pub mod category {
     use sea_orm::entity::prelude::*;
