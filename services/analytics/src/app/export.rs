@@ -3,7 +3,7 @@
 
 use super::kpis::matrix_cells;
 use super::rollup::{GroupBy, cell_id};
-use super::{Analytics, bucket_of, buckets, known, query};
+use super::{Analytics, Grouped, finish, grouped, known};
 use crate::domain::kpi::{Facts, Kpis};
 use chrono_tz::Tz;
 use flywheel_proto::flywheel::analytics::v1 as pb;
@@ -98,13 +98,7 @@ impl Analytics {
         v.check(r.dataset != 0, "dataset", "required");
         v.check(r.dataset != pb::ExportDataset::Tickets as i32, "dataset", "TICKETS is not available from this server");
         v.check(r.max_chunk_bytes == 0 || (1024..=1_048_576).contains(&r.max_chunk_bytes), "max_chunk_bytes", "must be within 1024..1048576");
-        let q = query(&mut v, r.filter.as_ref(), r.time_range.as_ref(), &r.time_zone, self.settings.time_zone);
-        let granularity = known::<pb::Granularity>(&mut v, "granularity", r.granularity);
-        let group_by = known::<pb::GroupBy>(&mut v, "group_by", r.group_by);
-        let b = match &q {
-            Some(q) => buckets(&mut v, "granularity", q, granularity.and_then(bucket_of)),
-            None => Vec::new(),
-        };
+        let g = grouped(&mut v, r.filter.as_ref(), r.time_range.as_ref(), &r.time_zone, self.settings.time_zone, r.granularity, r.group_by);
         let mut bound = r.clone();
         bound.cursor.clear();
         bound.max_chunk_bytes = 0;
@@ -116,10 +110,7 @@ impl Analytics {
                 0
             }
         };
-        let (q, dataset, group_by) = v.finish((q, dataset, group_by))?;
-        let (Some(q), Some(dataset), Some(group_by)) = (q, dataset, group_by) else {
-            return Err(Error::invalid("time_range", "required"));
-        };
+        let (Grouped { query: q, buckets: b, group_by }, dataset) = finish(v, g.zip(dataset))?;
         let (header, rows) = match dataset {
             pb::ExportDataset::ScenarioMatrix => {
                 let rollup = self.rollup(&q, GroupBy::Cell, &[]).await?;
@@ -147,7 +138,6 @@ impl Analytics {
                 (columns(&["rank", "site_id", "site_code", "site_name", "region_path", "flagship", "volume", "score"]), rows)
             }
             _ => {
-                let group_by = GroupBy::from_proto(group_by);
                 let rollup = self.rollup(&q, group_by, &b).await?;
                 let directory = super::Directory::load(&self.db).await?;
                 let mut rows = Vec::new();

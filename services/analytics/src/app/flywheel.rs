@@ -2,7 +2,7 @@
 //! each flagship, and the happiness index.
 
 use super::rollup::GroupBy;
-use super::{Analytics, Directory, Query, bucket_of, buckets, known, not_found_region, query};
+use super::{Analytics, Directory, Query, bucket_of, buckets, finish, known, not_found_region, query};
 use crate::convert::{time_range, timestamp};
 use crate::domain::geo::distance_km;
 use crate::domain::kpi::{Facts, Kpis};
@@ -12,7 +12,7 @@ use crate::store::entities::site;
 use flywheel_proto::flywheel::analytics::v1 as pb;
 use flywheel_proto::flywheel::common::v1::GeoPoint;
 use flywheel_proto::flywheel::registry::v1::RegionKind;
-use flywheel_runtime::{Error, Result, Violations};
+use flywheel_runtime::{Result, Violations};
 
 pub const DEFAULT_REACH_KM: f64 = 3.0;
 
@@ -44,11 +44,8 @@ impl Analytics {
         let bucket = granularity.and_then(bucket_of).unwrap_or(Bucket::Month);
         let radius = if r.reach_radius_km == 0.0 { DEFAULT_REACH_KM } else { r.reach_radius_km };
         v.check((0.1..=50.0).contains(&radius), "reach_radius_km", "must be within 0.1..50 (0 for the default, 3)");
-        let b = match &q {
-            Some(q) => buckets(&mut v, "granularity", q, Some(bucket)),
-            None => Vec::new(),
-        };
-        let q = v.finish(q)?.ok_or_else(|| Error::invalid("time_range", "required"))?;
+        let b = buckets(&mut v, q.as_ref(), Some(bucket));
+        let q = finish(v, q)?;
         let dir = Directory::load(&self.db).await?;
         if !r.region_id.is_empty() && !dir.regions.contains_key(&r.region_id) {
             return Err(not_found_region(&r.region_id));

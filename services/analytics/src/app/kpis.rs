@@ -1,7 +1,7 @@
 //! GetKpis, GetScenarioMatrix and GetTrends.
 
 use super::rollup::{Group, GroupBy, cell_id};
-use super::{Analytics, bucket_of, buckets, known, query};
+use super::{Analytics, Grouped, bucket_of, buckets, finish, grouped, known, query};
 use crate::convert::{self, time_range, timestamp};
 use crate::domain::kpi::{Facts, Kpis};
 use crate::domain::time::Span;
@@ -73,16 +73,8 @@ pub fn metric_value(metric: pb::TrendMetric, k: &Kpis) -> Option<f64> {
 impl Analytics {
     pub async fn get_kpis(&self, r: pb::GetKpisRequest) -> Result<pb::GetKpisResponse> {
         let mut v = Violations::new();
-        let q = query(&mut v, r.filter.as_ref(), r.time_range.as_ref(), &r.time_zone, self.settings.time_zone);
-        let granularity = known::<pb::Granularity>(&mut v, "granularity", r.granularity);
-        let group_by = known::<pb::GroupBy>(&mut v, "group_by", r.group_by);
-        let b = match &q {
-            Some(q) => buckets(&mut v, "granularity", q, granularity.and_then(bucket_of)),
-            None => Vec::new(),
-        };
-        let (q, group_by) = v.finish((q, group_by))?;
-        let (Some(q), Some(group_by)) = (q, group_by) else { return Err(Error::invalid("time_range", "required")) };
-        let group_by = GroupBy::from_proto(group_by);
+        let g = grouped(&mut v, r.filter.as_ref(), r.time_range.as_ref(), &r.time_zone, self.settings.time_zone, r.granularity, r.group_by);
+        let Grouped { query: q, buckets: b, group_by } = finish(v, g)?;
         let rollup = self.rollup(&q, group_by, &b).await?;
         let directory = super::Directory::load(&self.db).await?;
         let mut request = r.clone();
@@ -111,7 +103,7 @@ impl Analytics {
         let mut filter = r.filter.clone().unwrap_or_default();
         filter.cells.clear();
         let q = query(&mut v, Some(&filter), r.time_range.as_ref(), &r.time_zone, self.settings.time_zone);
-        let q = v.finish(q)?.ok_or_else(|| Error::invalid("time_range", "required"))?;
+        let q = finish(v, q)?;
         let rollup = self.rollup(&q, GroupBy::Cell, &[]).await?;
         let cells = matrix_cells()
             .into_iter()
@@ -153,12 +145,8 @@ impl Analytics {
             }
         }
         v.check((0..=50).contains(&r.max_groups), "max_groups", "must be within 1..50");
-        let b = match &q {
-            Some(q) => buckets(&mut v, "granularity", q, granularity),
-            None => Vec::new(),
-        };
-        let (q, group_by) = v.finish((q, group_by))?;
-        let (Some(q), Some(group_by)) = (q, group_by) else { return Err(Error::invalid("time_range", "required")) };
+        let b = buckets(&mut v, q.as_ref(), granularity);
+        let (q, group_by) = finish(v, q.zip(group_by))?;
         let group_by = GroupBy::from_proto(group_by);
         let rollup = self.rollup(&q, group_by, &b).await?;
         let previous_query = super::Query { span: q.span.previous(), ..q.clone() };

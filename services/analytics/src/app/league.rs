@@ -2,12 +2,12 @@
 
 use super::kpis::page;
 use super::rollup::GroupBy;
-use super::{Analytics, Directory, known, query};
+use super::{Analytics, Directory, finish, known, query};
 use crate::convert::{self, path_ids, time_range};
 use crate::domain::kpi::Kpis;
 use crate::domain::score::{self, Candidate, LeagueMetric};
 use flywheel_proto::flywheel::analytics::v1 as pb;
-use flywheel_runtime::{Error, Result, Violations};
+use flywheel_runtime::{Result, Violations};
 
 pub fn league_metric(m: pb::LeagueMetric) -> LeagueMetric {
     match m {
@@ -46,8 +46,7 @@ impl Analytics {
         let q = query(&mut v, filter, range, zone, self.settings.time_zone);
         let rank_by = known::<pb::LeagueMetric>(&mut v, "rank_by", rank_by);
         v.check(min_volume >= 0, "min_volume", "must not be negative");
-        let (q, rank_by) = v.finish((q, rank_by))?;
-        let (Some(q), Some(rank_by)) = (q, rank_by) else { return Err(Error::invalid("time_range", "required")) };
+        let (q, rank_by) = finish(v, q.zip(rank_by))?;
         let rank_by = if rank_by == pb::LeagueMetric::Unspecified { pb::LeagueMetric::Composite } else { rank_by };
         let metric = league_metric(rank_by);
         let min_volume = if min_volume == 0 { self.settings.league_min_volume } else { min_volume };

@@ -114,15 +114,45 @@ pub fn bucket_of(g: pb::Granularity) -> Option<Bucket> {
     }
 }
 
-/// The buckets of a query, or a violation on `field` when there are too many.
-pub fn buckets(v: &mut Violations, field: &str, query: &Query, bucket: Option<Bucket>) -> Vec<Span> {
-    match bucket {
-        None => Vec::new(),
-        Some(b) => time::buckets(query.span, b, query.tz).unwrap_or_else(|e| {
-            v.add(field, e);
+/// The buckets of a query, or a violation on `granularity` when there are too many.
+pub fn buckets(v: &mut Violations, query: Option<&Query>, bucket: Option<Bucket>) -> Vec<Span> {
+    match (query, bucket) {
+        (Some(q), Some(b)) => time::buckets(q.span, b, q.tz).unwrap_or_else(|e| {
+            v.add("granularity", e);
             Vec::new()
         }),
+        _ => Vec::new(),
     }
+}
+
+/// A query split into groups and buckets.
+pub struct Grouped {
+    pub query: Query,
+    pub buckets: Vec<Span>,
+    pub group_by: GroupBy,
+}
+
+/// Validates a grouped query's fields; collects every violation into `v`.
+pub fn grouped(
+    v: &mut Violations,
+    filter: Option<&pb::KpiFilter>,
+    range: Option<&pb::TimeRange>,
+    zone: &str,
+    default_zone: Tz,
+    granularity: i32,
+    group_by: i32,
+) -> Option<Grouped> {
+    let q = query(v, filter, range, zone, default_zone);
+    let granularity = known::<pb::Granularity>(v, "granularity", granularity);
+    let group_by = known::<pb::GroupBy>(v, "group_by", group_by);
+    let buckets = buckets(v, q.as_ref(), granularity.and_then(bucket_of));
+    Some(Grouped { query: q?, buckets, group_by: GroupBy::from_proto(group_by?) })
+}
+
+/// The validated value, or INVALID_ARGUMENT with every violation.
+pub fn finish<T>(v: Violations, value: Option<T>) -> Result<T> {
+    // A part is missing only when a violation says why, so the fallback never shows.
+    v.finish(value)?.ok_or_else(|| Error::invalid("request", "invalid"))
 }
 
 /// An enum field's value, or a violation when the number is not one of its values.
