@@ -2,6 +2,7 @@
 //! projected from the events of registry, dispatch and feedback. It owns no source data.
 
 pub mod app;
+pub mod caller;
 pub mod convert;
 pub mod dashboard;
 pub mod domain;

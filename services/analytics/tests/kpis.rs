@@ -302,3 +302,23 @@ async fn bad_requests_name_their_fields() {
     let league = h.client.get_site_league(pb::GetSiteLeagueRequest { time_range: day, min_volume: -1, ..Default::default() }).await.unwrap_err();
     assert_eq!(fields(league), ["min_volume"]);
 }
+
+#[tokio::test]
+async fn only_analysts_and_admins_read_when_roles_are_required() {
+    let settings = flywheel_analytics::settings::Settings { require_role: true, ..Default::default() };
+    let mut h = Harness::start_with(settings).await;
+    let request = |role: Option<&str>| {
+        let mut r = tonic::Request::new(pb::GetScenarioMatrixRequest {
+            time_range: range(us("2025-03-01T00:00:00Z"), us("2025-03-02T00:00:00Z")),
+            ..Default::default()
+        });
+        if let Some(role) = role {
+            r.metadata_mut().insert("x-flywheel-role", role.parse().unwrap());
+        }
+        r
+    };
+    let code = |r: Result<_, tonic::Status>| r.err().map(|s: tonic::Status| s.code());
+    assert_eq!(code(h.client.get_scenario_matrix(request(None)).await), Some(tonic::Code::Unauthenticated));
+    assert_eq!(code(h.client.get_scenario_matrix(request(Some("resident"))).await), Some(tonic::Code::PermissionDenied));
+    assert_eq!(code(h.client.get_scenario_matrix(request(Some("analyst"))).await), None);
+}

@@ -28,11 +28,15 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with(Settings::default()).await
+    }
+
+    pub async fn start_with(settings: Settings) -> Self {
         let nats = NatsServer::start().await;
         let db = TestDatabase::new();
         let js = jetstream::new(nats.client().await);
         streams::ensure_all(&js).await.unwrap();
-        let (service, client) = serve(&db, &nats).await;
+        let (service, client) = serve(&db, &nats, settings).await;
         Self { nats, db, service: Some(service), client, js }
     }
 
@@ -49,7 +53,7 @@ impl Harness {
 
     /// Starts the service again on the same database and streams.
     pub async fn restart(&mut self) {
-        let (service, client) = serve(&self.db, &self.nats).await;
+        let (service, client) = serve(&self.db, &self.nats, Settings::default()).await;
         self.service = Some(service);
         self.client = client;
     }
@@ -104,9 +108,9 @@ impl Harness {
     }
 }
 
-async fn serve(db: &TestDatabase, nats: &NatsServer) -> (RunningService, AnalyticsServiceClient<Channel>) {
+async fn serve(db: &TestDatabase, nats: &NatsServer, settings: Settings) -> (RunningService, AnalyticsServiceClient<Channel>) {
     let config = flywheel_testing::config(flywheel_analytics::SERVICE, &db.url(), &nats.url());
-    let bound = flywheel_analytics::build_with(config, Settings::default()).await.unwrap();
+    let bound = flywheel_analytics::build_with(config, settings).await.unwrap();
     let service = RunningService::start(bound);
     let client = AnalyticsServiceClient::new(service.channel().await);
     (service, client)
