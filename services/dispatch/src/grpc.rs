@@ -160,19 +160,21 @@ impl DispatchService for DispatchApi {
         Ok(Response::new(ReceiverStream::new(feed)))
     }
 
-    async fn create_work_plan(&self, _r: Request<CreateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
-        Err(Status::unimplemented("work plans"))
+    async fn create_work_plan(&self, r: Request<CreateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
+        let corr = correlation_id(&r);
+        reply(self.dispatch.create_work_plan(r.into_inner(), &corr).await)
     }
 
-    async fn get_work_plan(&self, _r: Request<GetWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
-        Err(Status::unimplemented("work plans"))
+    async fn get_work_plan(&self, r: Request<GetWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
+        reply(self.dispatch.get_work_plan(&r.into_inner().id).await)
     }
 
-    async fn list_work_plans(&self, _r: Request<ListWorkPlansRequest>) -> Result<Response<ListWorkPlansResponse>, Status> {
-        Err(Status::unimplemented("work plans"))
+    async fn list_work_plans(&self, r: Request<ListWorkPlansRequest>) -> Result<Response<ListWorkPlansResponse>, Status> {
+        let page = self.dispatch.list_work_plans(r.into_inner()).await?;
+        Ok(Response::new(ListWorkPlansResponse { plans: page.items, next_page_token: page.next_page_token }))
     }
 
-    async fn update_work_plan(&self, _r: Request<UpdateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
-        Err(Status::unimplemented("work plans"))
+    async fn update_work_plan(&self, r: Request<UpdateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
+        reply(self.dispatch.update_work_plan(r.into_inner()).await)
     }
 }

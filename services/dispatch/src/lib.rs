@@ -41,6 +41,7 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
     let tasks = Tasks(vec![
         tokio::spawn(dispatch.clone().run_sla_clock()),
         tokio::spawn(dispatch.clone().run_retry()),
+        tokio::spawn(dispatch.clone().run_plans()),
     ]);
     let api = DispatchServiceServer::new(grpc::DispatchApi::new(dispatch, tasks));
     host.bind(Surface {

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateDispatch));
+        all.push(Box::new(CreateWorkPlans));
         all
     }
 }
@@ -132,5 +133,39 @@ impl MigrationTrait for CreateDispatch {
             m.create_index(i).await?;
         }
         Ok(())
+    }
+}
+
+struct CreateWorkPlans;
+
+impl MigrationName for CreateWorkPlans {
+    fn name(&self) -> &str {
+        "m0201_work_plans"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateWorkPlans {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("work_plan")
+                .if_not_exists()
+                .col(string_len("id", 64).primary_key())
+                .col(string_len_uniq("code", 64))
+                .col(string_len("site_id", 64))
+                .col(integer("kind"))
+                .col(string_len("category_id", 64))
+                .col(boolean("active"))
+                // When the ticket of the next occurrence is due (the occurrence less create_ahead).
+                .col(big_integer_null("next_due_us"))
+                .col(big_integer("version"))
+                .col(big_integer("create_us"))
+                .col(big_integer("update_us"))
+                .col(blob("body"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("work_plan_next_due", "work_plan", &["active", "next_due_us"], false)).await
     }
 }

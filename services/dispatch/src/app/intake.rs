@@ -42,7 +42,7 @@ impl Dispatch {
             support_count: report.support_count,
             ..Default::default()
         };
-        match self.create_in(txn, request, feedback(), &corr).await {
+        match self.create_in(txn, request, None, feedback(), &corr).await {
             Ok((_, events)) => {
                 self.ticket_changed();
                 Ok(events)

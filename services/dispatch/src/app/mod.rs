@@ -6,6 +6,7 @@ mod change;
 mod commands;
 mod crews;
 mod intake;
+mod plans;
 mod schedulers;
 mod tickets;
 pub mod watch;
@@ -29,6 +30,8 @@ pub struct Dispatch {
     pub retry: Arc<Notify>,
     /// Woken when an SLA deadline may have moved earlier.
     pub sla: Arc<Notify>,
+    /// Woken when a work plan changed.
+    pub plans: Arc<Notify>,
 }
 
 impl Dispatch {
@@ -39,6 +42,7 @@ impl Dispatch {
             changes: Arc::new(Notify::new()),
             retry: Arc::new(Notify::new()),
             sla: Arc::new(Notify::new()),
+            plans: Arc::new(Notify::new()),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Creating, reading, listing and editing tickets.
 
+use super::assign::{assign, manual_decision};
 use super::change::{refuse, Cause, Change};
 use super::{new_id, next_token, paging, Dispatch, Page};
 use crate::domain::state::{is_open, waiting_state};
@@ -23,7 +24,7 @@ impl Dispatch {
         let id = self
             .writer
             .write_once("CreateTicket", &req.request_id, async |txn| {
-                let (t, events) = self.create_in(txn, ticket, cause, corr).await?;
+                let (t, events) = self.create_in(txn, ticket, None, cause, corr).await?;
                 Ok((t.id, events))
             })
             .await?;
@@ -31,11 +32,13 @@ impl Dispatch {
         self.get_ticket(GetTicketRequest { id, view: TicketView::Basic as i32 }).await
     }
 
-    /// Creates a validated ticket and dispatches it, in the caller's transaction.
+    /// Creates a validated ticket and dispatches it (to `crew` when given and active), in the
+    /// caller's transaction.
     pub(super) async fn create_in(
         &self,
         txn: &DatabaseTransaction,
         req: Ticket,
+        crew: Option<&str>,
         cause: Cause,
         corr: &str,
     ) -> Result<(Ticket, Vec<flywheel_runtime::events::OutgoingEvent>)> {
@@ -68,7 +71,12 @@ impl Dispatch {
         };
         let mut ch = Change::create(ticket, cause, now);
         ch.record_plain(TicketAction::Create, TicketState::New, |_| {});
-        self.auto_dispatch(txn, &mut ch, DispatchTrigger::Created, &[]).await?;
+        match crew {
+            Some(crew) if store::crew_row(txn, crew).await?.active => assign(&mut ch, crew, manual_decision(), false),
+            _ => {
+                self.auto_dispatch(txn, &mut ch, DispatchTrigger::Created, &[]).await?;
+            }
+        }
         ch.commit(txn).await
     }
 

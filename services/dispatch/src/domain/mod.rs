@@ -2,6 +2,7 @@
 //! the SLA clock arithmetic, and what valid crews and tickets are.
 
 pub mod duty;
+pub mod recurrence;
 pub mod scorer;
 pub mod sla;
 pub mod state;

@@ -114,3 +114,30 @@ pub mod ticket_change {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod work_plan {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "work_plan")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        #[sea_orm(unique)]
+        pub code: String,
+        pub site_id: String,
+        pub kind: i32,
+        pub category_id: String,
+        pub active: bool,
+        pub next_due_us: Option<i64>,
+        pub version: i64,
+        pub create_us: i64,
+        pub update_us: i64,
+        pub body: Vec<u8>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
