@@ -86,6 +86,43 @@ async fn services_come_from_the_catalog() {
     assert_error(status, &body, 404);
 }
 
+/// One HTTP/1.1 GET answered in XML: (status, body).
+async fn get_xml(h: &Harness, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(h.service.http_addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: feedback\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_lowercase().contains("content-type: text/xml"), "{head}");
+    (head.split(' ').nth(1).unwrap().parse().unwrap(), body.to_owned())
+}
+
+#[tokio::test]
+async fn xml_is_served_with_the_specification_element_names() {
+    let h = harness().await;
+    let (status, body) = get_xml(&h, "/open311/v2/services.xml").await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with(r#"<?xml version="1.0" encoding="utf-8"?><services><service>"#), "{body}");
+    assert!(body.contains("<service_code>street-light-out</service_code>"), "{body}");
+    assert!(body.contains("<metadata>false</metadata>"), "{body}");
+    assert!(body.ends_with("</service></services>"), "{body}");
+
+    let form = [("api_key", KEY), ("service_code", "street-light-out"), ("lat", "23.1062"), ("long", "113.324"), ("description", "Lamp & post <14>")];
+    let (_, created) = http(&h, "POST", "/open311/v2/requests.json", Some(&form)).await;
+    let id = created[0]["service_request_id"].as_str().unwrap();
+    let (status, body) = get_xml(&h, &format!("/open311/v2/requests/{id}.xml")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<service_requests><request>"), "{body}");
+    assert!(body.contains(&format!("<service_request_id>{id}</service_request_id>")), "{body}");
+    assert!(body.contains("<description>Lamp &amp; post &lt;14&gt;</description>"), "{body}");
+    assert!(body.contains("<status>open</status>"), "{body}");
+
+    let (status, body) = get_xml(&h, "/open311/v2/requests/ZZZZ-ZZZZ.xml").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("<errors><error><code>404</code><description>"), "{body}");
+}
+
 #[tokio::test]
 async fn a_posted_request_is_a_report_and_follows_its_ticket() {
     let h = harness().await;

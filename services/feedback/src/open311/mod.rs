@@ -1,6 +1,7 @@
-//! Open311 GeoReport v2 (JSON) on HTTP_ADDR, mapped onto the same reports as the gRPC API, so a
-//! request filed here flows through dispatch like any other.
+//! Open311 GeoReport v2 (JSON and XML) on HTTP_ADDR, mapped onto the same reports as the gRPC
+//! API, so a request filed here flows through dispatch like any other.
 
+mod format;
 mod wire;
 
 use crate::app::{Feedback, Listing};
@@ -8,9 +9,11 @@ use crate::app::ReportPage;
 use crate::caller::Caller;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
+use axum::Router;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use format::Format;
 use flywheel_proto::flywheel::common::v1::GeoPoint;
 use flywheel_proto::flywheel::feedback::v1::{
     ListReportsRequest, Report, ReportChannel, ReportKind, ResidentContact, SubmitReportRequest, TimeRange,
@@ -23,33 +26,59 @@ const DEFAULT_DAYS: i64 = 90;
 
 pub fn router(feedback: Feedback) -> Router {
     Router::new()
-        .route("/open311/v2/services.json", get(services))
+        .route("/open311/v2/{file}", get(read_collection).post(create))
         .route("/open311/v2/services/{file}", get(service_definition))
-        .route("/open311/v2/requests.json", get(requests).post(create_request))
         .route("/open311/v2/requests/{file}", get(one_request))
         .with_state(feedback)
 }
 
-type Reply<T> = Result<Json<T>, Failure>;
-
-async fn services(State(feedback): State<Feedback>) -> Reply<Vec<wire::Service>> {
-    let categories = feedback.active_categories().await?;
-    Ok(Json(categories.iter().map(wire::service).collect()))
-}
-
-async fn service_definition(State(feedback): State<Feedback>, Path(file): Path<String>) -> Reply<wire::ServiceDefinition> {
-    let code = json_name(&file)?;
-    match feedback.category_by_code(code).await? {
-        Some(c) => Ok(Json(wire::ServiceDefinition { service_code: c.code, attributes: Vec::new() })),
-        None => Err(Failure::not_found(format!("service_code {code} not found"))),
+/// The body (a list of `item`s under `root` in XML), or the specification's error list.
+fn respond<T: serde::Serialize>(format: Format, status: StatusCode, root: &str, item: &str, result: Result<T, Failure>) -> Response {
+    match result {
+        Ok(body) => format::render(format, status, root, item, &body),
+        Err(failure) => failure.render(format),
     }
 }
 
-/// `{name}.json` → name; other formats are not served.
-fn json_name(file: &str) -> Result<&str, Failure> {
-    file.strip_suffix(".json")
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| Failure::not_found("only the .json format is served"))
+/// GET services.{json,xml} and requests.{json,xml}.
+async fn read_collection(
+    State(feedback): State<Feedback>,
+    Path(file): Path<String>,
+    query: Result<Query<RequestQuery>, QueryRejection>,
+) -> Response {
+    match format::split(&file) {
+        Ok(("services", f)) => respond(f, StatusCode::OK, "services", "service", services(&feedback).await),
+        Ok(("requests", f)) => respond(f, StatusCode::OK, "service_requests", "request", requests(&feedback, query).await),
+        Ok((_, f)) => Failure::not_found("no such resource").render(f),
+        Err(failure) => failure.render(Format::Json),
+    }
+}
+
+/// POST requests.{json,xml}.
+async fn create(State(feedback): State<Feedback>, Path(file): Path<String>, form: Result<Form<NewRequest>, FormRejection>) -> Response {
+    match format::split(&file) {
+        Ok(("requests", f)) => respond(f, StatusCode::CREATED, "service_requests", "request", create_request(&feedback, form).await),
+        Ok((_, f)) => Failure::not_found("no such resource").render(f),
+        Err(failure) => failure.render(Format::Json),
+    }
+}
+
+async fn services(feedback: &Feedback) -> Result<Vec<wire::Service>, Failure> {
+    let categories = feedback.active_categories().await?;
+    Ok(categories.iter().map(wire::service).collect())
+}
+
+async fn service_definition(State(feedback): State<Feedback>, Path(file): Path<String>) -> Response {
+    let (code, f) = match format::split(&file) {
+        Ok(split) => split,
+        Err(failure) => return failure.render(Format::Json),
+    };
+    let result = match feedback.category_by_code(code).await {
+        Ok(Some(c)) => Ok(wire::ServiceDefinition { service_code: c.code, attributes: Vec::new() }),
+        Ok(None) => Err(Failure::not_found(format!("service_code {code} not found"))),
+        Err(e) => Err(e.into()),
+    };
+    respond(f, StatusCode::OK, "service_definition", "", result)
 }
 
 /// The form of POST requests.json.
@@ -69,10 +98,7 @@ struct NewRequest {
     media_url: Option<String>,
 }
 
-async fn create_request(
-    State(feedback): State<Feedback>,
-    form: Result<Form<NewRequest>, FormRejection>,
-) -> Result<(StatusCode, Json<Vec<wire::Created>>), Failure> {
+async fn create_request(feedback: &Feedback, form: Result<Form<NewRequest>, FormRejection>) -> Result<Vec<wire::Created>, Failure> {
     let Form(form) = form.map_err(|e| Failure::bad_request(e.body_text()))?;
     let keys = &feedback.settings().open311_api_keys;
     let key = form.api_key.as_deref().unwrap_or_default();
@@ -84,7 +110,7 @@ async fn create_request(
         .category_by_code(code)
         .await?
         .ok_or_else(|| Failure::not_found(format!("service_code {code} not found")))?;
-    let (site_id, location) = place(&feedback, &form).await?;
+    let (site_id, location) = place(feedback, &form).await?;
     let name = [given(&form.first_name), given(&form.last_name)].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let description = given(&form.description).map_or_else(|| category.name.clone(), str::to_owned);
     let request = SubmitReportRequest {
@@ -110,7 +136,7 @@ async fn create_request(
     let report = feedback.submit_report(request, &Caller::Open311, &corr).await?;
     let notice = format!("Your tracking code is {}", report.tracking_code);
     let created = wire::Created { service_request_id: report.id, service_notice: notice, account_id: None };
-    Ok((StatusCode::CREATED, Json(vec![created])))
+    Ok(vec![created])
 }
 
 fn given(field: &Option<String>) -> Option<&str> {
@@ -153,10 +179,7 @@ struct RequestQuery {
     page_size: Option<i32>,
 }
 
-async fn requests(
-    State(feedback): State<Feedback>,
-    query: Result<Query<RequestQuery>, QueryRejection>,
-) -> Reply<Vec<wire::ServiceRequest>> {
+async fn requests(feedback: &Feedback, query: Result<Query<RequestQuery>, QueryRejection>) -> Result<Vec<wire::ServiceRequest>, Failure> {
     let Query(q) = query.map_err(|e| Failure::bad_request(e.body_text()))?;
     let ids: Vec<String> = given(&q.service_request_id)
         .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
@@ -185,7 +208,7 @@ async fn requests(
     let size = crate::app::page_size(q.page_size.unwrap_or(0))?;
     let offset = q.page.unwrap_or(1).max(1).saturating_sub(1).saturating_mul(size);
     let page = feedback.find_reports(&filter, &Caller::Open311, Listing::Offset(offset), size).await?;
-    describe(&feedback, page).await
+    describe(feedback, page).await
 }
 
 /// A W3C date-time (with offset) or a plain date (midnight UTC).
@@ -199,8 +222,14 @@ fn date(name: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, Failur
         .map_err(|_| Failure::bad_request(format!("{name} must be a W3C date-time such as 2025-03-01T08:00:00+08:00")))
 }
 
-async fn one_request(State(feedback): State<Feedback>, Path(file): Path<String>) -> Reply<Vec<wire::ServiceRequest>> {
-    let id = json_name(&file)?;
+async fn one_request(State(feedback): State<Feedback>, Path(file): Path<String>) -> Response {
+    match format::split(&file) {
+        Ok((id, f)) => respond(f, StatusCode::OK, "service_requests", "request", request_by_id(&feedback, id).await),
+        Err(failure) => failure.render(Format::Json),
+    }
+}
+
+async fn request_by_id(feedback: &Feedback, id: &str) -> Result<Vec<wire::ServiceRequest>, Failure> {
     // The service_request_id is the report id; a resident's tracking code is accepted too.
     let found = match feedback.by_tracking_code(id).await {
         Ok(row) => row.id,
@@ -211,15 +240,10 @@ async fn one_request(State(feedback): State<Feedback>, Path(file): Path<String>)
     if page.reports.is_empty() {
         return Err(Failure::not_found(format!("service_request_id {id} not found")));
     }
-    describe(&feedback, page).await
+    describe(feedback, page).await
 }
 
-async fn describe(feedback: &Feedback, page: ReportPage) -> Reply<Vec<wire::ServiceRequest>> {
+async fn describe(feedback: &Feedback, page: ReportPage) -> Result<Vec<wire::ServiceRequest>, Failure> {
     let (categories, sites) = feedback.replica_by_id().await?;
-    Ok(Json(
-        page.reports
-            .iter()
-            .map(|r| wire::request(r, categories.get(&r.category_id), sites.get(&r.site_id)))
-            .collect(),
-    ))
+    Ok(page.reports.iter().map(|r| wire::request(r, categories.get(&r.category_id), sites.get(&r.site_id))).collect())
 }

@@ -1,9 +1,9 @@
 //! The GeoReport v2 shapes: field names and formats exactly as the specification spells them.
 
 use crate::store::entities::{category, site};
-use axum::Json;
+use super::format::Format;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use flywheel_proto::flywheel::feedback::v1::{Report, ReportStatus};
 use serde::Serialize;
 
@@ -161,10 +161,11 @@ struct ErrorEntry {
     description: String,
 }
 
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
+impl Failure {
+    /// The specification's error list in `format`.
+    pub fn render(self, format: Format) -> Response {
         let body = vec![ErrorEntry { code: self.status.as_u16(), description: self.description }];
-        (self.status, Json(body)).into_response()
+        super::format::render(format, self.status, "errors", "error", &body)
     }
 }
 
