@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateProjections));
+        all.push(Box::new(CreateTickets));
         all
     }
 }
@@ -101,6 +102,61 @@ impl MigrationTrait for CreateProjections {
                 .if_not_exists()
                 .col(string_len("key", 64).primary_key())
                 .col(big_integer("value"))
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+struct CreateTickets;
+
+impl MigrationName for CreateTickets {
+    fn name(&self) -> &str {
+        "m0101_analytics_tickets"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTickets {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("ticket")
+                .if_not_exists()
+                .col(string_len("id", 64).primary_key())
+                .col(string_len("site_id", 64))
+                .col(string_len("region_path", 400))
+                .col(string_len("category_id", 64))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(integer("priority"))
+                .col(integer("origin_kind"))
+                .col(string_len("report_id", 64))
+                .col(integer("state"))
+                .col(big_integer("create_us"))
+                .col(big_integer_null("first_acknowledge_us"))
+                .col(big_integer_null("time_to_acknowledge_us"))
+                .col(big_integer_null("resolve_us"))
+                .col(big_integer_null("time_to_resolve_us"))
+                .col(boolean_null("resolved_within_sla"))
+                .col(integer("reopen_count"))
+                .col(integer("assignment_count"))
+                .col(big_integer("version"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("ticket_created").table("ticket").col("create_us").col("id").if_not_exists().to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("ticket_rating")
+                .if_not_exists()
+                .col(string_len("ticket_id", 64).primary_key())
+                .col(integer("survey_round"))
+                .col(integer("rating"))
+                .col(integer("fixed"))
                 .to_owned(),
         )
         .await

@@ -3,8 +3,9 @@
 //! is additive or version-guarded, so events landing in any order give the same tables.
 
 use crate::convert::{duration_us, path_key, timestamp_us};
-use crate::domain::kpi::Facts;
+use crate::domain::kpi::{Counters, Facts};
 use crate::domain::time::hour_floor;
+use crate::store::tickets::{self, Milestones};
 use crate::store::{self, Cell, entities};
 use flywheel_proto::flywheel::common::v1::ScenarioCell;
 use flywheel_proto::flywheel::dispatch::v1 as dispatch;
@@ -122,6 +123,7 @@ async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
     let path = path_key(&ticket.region_path);
     let mut facts = Facts::default();
     let mut backlog = 0;
+    let mut milestones = Milestones::default();
     let c = &mut facts.counters;
     match kind {
         "created" => {
@@ -131,7 +133,9 @@ async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
         "accepted" => {
             let m = event.decode::<dispatch::TicketAccepted>()?;
             if m.first_in_cycle {
-                facts.acknowledge.add(m.time_to_acknowledge.as_ref().map(duration_us).unwrap_or(0));
+                let ack = m.time_to_acknowledge.as_ref().map(duration_us).unwrap_or(0);
+                facts.acknowledge.add(ack);
+                milestones.acknowledged = Some((event.time_us, ack));
             }
         }
         "resolved" => {
@@ -139,7 +143,9 @@ async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
             c.tickets_resolved = 1;
             c.resolved_within_sla = i64::from(m.resolved_within_sla);
             c.first_assignment_resolutions = i64::from(m.first_assignment_resolution);
-            facts.resolve.add(m.time_to_resolve.as_ref().map(duration_us).unwrap_or(0));
+            let ttr = m.time_to_resolve.as_ref().map(duration_us).unwrap_or(0);
+            facts.resolve.add(ttr);
+            milestones.resolved = Some((event.time_us, ttr, m.resolved_within_sla));
             backlog = -1;
         }
         "closed" => c.tickets_closed = 1,
@@ -166,9 +172,37 @@ async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
             }
         }
         "escalated" => c.escalations = 1,
-        _ => return Ok(()),
+        _ => {}
     }
-    Ok(store::add_facts(db, hour_floor(event.time_us), &cell, &path, backlog, &facts).await?)
+    tickets::record(db, ticket_row(event, &ticket, &cell, &path), milestones).await?;
+    if facts.counters != Counters::default() || facts.acknowledge.count + facts.resolve.count > 0 {
+        store::add_facts(db, hour_floor(event.time_us), &cell, &path, backlog, &facts).await?;
+    }
+    Ok(())
+}
+
+fn ticket_row(event: &IncomingEvent, t: &dispatch::Ticket, cell: &Cell, path: &str) -> entities::ticket::Model {
+    entities::ticket::Model {
+        id: t.id.clone(),
+        site_id: cell.site_id.clone(),
+        region_path: path.to_owned(),
+        category_id: cell.category_id.clone(),
+        dimension: cell.dimension,
+        perspective: cell.perspective,
+        priority: t.priority,
+        origin_kind: t.origin.as_ref().map(|o| o.kind).unwrap_or(0),
+        report_id: t.origin.as_ref().map(|o| o.report_id.clone()).unwrap_or_default(),
+        state: t.state,
+        create_us: t.create_time.as_ref().map(timestamp_us).unwrap_or(event.time_us),
+        first_acknowledge_us: None,
+        time_to_acknowledge_us: None,
+        resolve_us: None,
+        time_to_resolve_us: None,
+        resolved_within_sla: None,
+        reopen_count: t.reopen_count,
+        assignment_count: t.assignment_count,
+        version: t.version,
+    }
 }
 
 async fn report_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
@@ -194,6 +228,15 @@ async fn report_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
             c.ratings_count = 1;
             c.rating_sum = i64::from(m.rating);
             c.fixed_yes = i64::from(m.fixed == feedback::FixedAnswer::Yes as i32);
+            if !m.ticket_id.is_empty() {
+                let rating = entities::ticket_rating::Model {
+                    ticket_id: m.ticket_id.clone(),
+                    survey_round: m.survey_round,
+                    rating: m.rating,
+                    fixed: m.fixed,
+                };
+                tickets::rate(db, rating).await?;
+            }
             m.report
         }
         _ => return Ok(()),

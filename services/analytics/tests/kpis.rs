@@ -269,6 +269,34 @@ async fn csv_exports_resume_after_any_chunk() {
 }
 
 #[tokio::test]
+async fn the_tickets_export_lists_each_ticket_opened() {
+    let (mut h, _w) = told().await;
+    let request = pb::ExportCsvRequest {
+        dataset: pb::ExportDataset::Tickets as i32,
+        time_range: range(us("2025-03-01T00:00:00Z"), us("2025-03-02T00:00:00Z")),
+        ..Default::default()
+    };
+    let chunks = export(&mut h, request).await.unwrap();
+    let text = String::from_utf8(chunks.iter().flat_map(|c| c.data.clone()).collect()).unwrap();
+    let path = "r-gz/r-haizhu/r-chigang";
+    let want = [
+        "ticket_id,site_id,region_path,category_id,dimension,perspective,priority,origin_kind,report_id,state,create_time,\
+         first_acknowledge_time,resolve_time,time_to_acknowledge_s,time_to_resolve_s,resolved_within_sla,reopen_count,\
+         assignment_count,rating,fixed"
+            .to_owned(),
+        format!(
+            "t-1,s-canton-tower,{path},c-lighting,SAFETY,LIVING,P2,,,,2025-03-01T09:02:00+08:00,2025-03-01T09:12:00+08:00,\
+             2025-03-01T11:00:00+08:00,600.000,7200.000,true,0,0,4,YES"
+        ),
+        format!(
+            "t-2,s-canton-tower,{path},c-lighting,SAFETY,LIVING,P2,,,,2025-03-01T09:05:00+08:00,2025-03-01T09:35:00+08:00,\
+             2025-03-01T14:00:00+08:00,1800.000,18000.000,false,0,0,,"
+        ),
+    ];
+    assert_eq!(text.split_terminator("\r\n").collect::<Vec<_>>(), want);
+}
+
+#[tokio::test]
 async fn bad_requests_name_their_fields() {
     let mut h = Harness::start().await;
     let day = range(us("2025-03-01T00:00:00Z"), us("2025-03-02T00:00:00Z"));

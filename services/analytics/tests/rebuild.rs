@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use flywheel_proto::flywheel::analytics::v1 as pb;
 use sea_orm::{ConnectionTrait, Database};
+use tokio_stream::StreamExt;
 
 /// Every answer the projections give for the story's day.
 async fn answers(h: &mut Harness) -> Vec<String> {
@@ -35,6 +36,15 @@ async fn answers(h: &mut Harness) -> Vec<String> {
             "{:?}",
             c.get_flywheel_indicators(pb::GetFlywheelIndicatorsRequest { time_range: day, ..Default::default() }).await.unwrap().into_inner()
         ),
+        format!(
+            "{:?}",
+            c.export_csv(pb::ExportCsvRequest { dataset: pb::ExportDataset::Tickets as i32, time_range: day, ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+                .collect::<Vec<_>>()
+                .await
+        ),
     ]
 }
 
@@ -51,7 +61,7 @@ async fn rebuild_equals_incremental() {
 
     // Lose the projections, so only the replay can bring the numbers back.
     let db = Database::connect(h.db.url()).await.unwrap();
-    db.execute_unprepared("DELETE FROM kpi_hour; DELETE FROM site;").await.unwrap();
+    db.execute_unprepared("DELETE FROM kpi_hour; DELETE FROM site; DELETE FROM ticket;").await.unwrap();
     db.close().await.unwrap();
 
     let mut progress = Vec::new();

@@ -7,7 +7,10 @@ use super::{Analytics, Grouped, finish, grouped, known};
 use crate::domain::kpi::{Facts, Kpis};
 use chrono_tz::Tz;
 use flywheel_proto::flywheel::analytics::v1 as pb;
-use flywheel_proto::flywheel::common::v1::{Dimension, Perspective};
+use crate::store::entities::{ticket, ticket_rating};
+use flywheel_proto::flywheel::common::v1::{Dimension, Perspective, Priority};
+use flywheel_proto::flywheel::dispatch::v1::{TicketOriginKind, TicketState};
+use flywheel_proto::flywheel::feedback::v1::FixedAnswer;
 use flywheel_runtime::pagination::{decode_token, encode_token, fingerprint};
 use flywheel_runtime::{Error, Result, Violations};
 
@@ -75,10 +78,7 @@ fn local_time(us: i64, tz: Tz) -> String {
 }
 
 fn axes(d: i32, p: i32) -> [String; 2] {
-    [
-        Dimension::try_from(d).map(|x| x.as_str_name().trim_start_matches("DIMENSION_").to_owned()).unwrap_or_default(),
-        Perspective::try_from(p).map(|x| x.as_str_name().trim_start_matches("PERSPECTIVE_").to_owned()).unwrap_or_default(),
-    ]
+    [enum_name(d, "DIMENSION_", Dimension::as_str_name), enum_name(p, "PERSPECTIVE_", Perspective::as_str_name)]
 }
 
 fn with_kpis(mut head: Vec<String>, k: &Kpis) -> Vec<String> {
@@ -96,7 +96,6 @@ impl Analytics {
         let mut v = Violations::new();
         let dataset = known::<pb::ExportDataset>(&mut v, "dataset", r.dataset);
         v.check(r.dataset != 0, "dataset", "required");
-        v.check(r.dataset != pb::ExportDataset::Tickets as i32, "dataset", "TICKETS is not available from this server");
         v.check(r.max_chunk_bytes == 0 || (1024..=1_048_576).contains(&r.max_chunk_bytes), "max_chunk_bytes", "must be within 1024..1048576");
         let g = grouped(&mut v, r.filter.as_ref(), r.time_range.as_ref(), &r.time_zone, self.settings.time_zone, r.granularity, r.group_by);
         let mut bound = r.clone();
@@ -122,6 +121,11 @@ impl Analytics {
                     })
                     .collect();
                 (columns(&["dimension", "perspective"]), rows)
+            }
+            pb::ExportDataset::Tickets => {
+                let tickets = crate::store::tickets::opened_in(&self.db, &q.filter, q.span).await?;
+                let rows = tickets.iter().map(|(t, rating)| ticket_fields(t, rating.as_ref(), q.tz)).collect();
+                (TICKET_COLUMNS.iter().map(|c| c.to_string()).collect(), rows)
             }
             pb::ExportDataset::SiteLeague => {
                 let league = self.league(r.filter.as_ref(), r.time_range.as_ref(), &r.time_zone, r.rank_by, r.min_volume).await?;
@@ -177,6 +181,49 @@ impl Analytics {
         chunks[0].columns = header;
         Ok(chunks)
     }
+}
+
+const TICKET_COLUMNS: [&str; 20] = [
+    "ticket_id", "site_id", "region_path", "category_id", "dimension", "perspective", "priority", "origin_kind",
+    "report_id", "state", "create_time", "first_acknowledge_time", "resolve_time", "time_to_acknowledge_s",
+    "time_to_resolve_s", "resolved_within_sla", "reopen_count", "assignment_count", "rating", "fixed",
+];
+
+/// An enum value's name without its type prefix; empty when unspecified or unknown.
+fn enum_name<E: TryFrom<i32>>(value: i32, prefix: &str, name: impl Fn(&E) -> &'static str) -> String {
+    E::try_from(value)
+        .ok()
+        .map(|e| name(&e).trim_start_matches(prefix).to_owned())
+        .filter(|n| n != "UNSPECIFIED")
+        .unwrap_or_default()
+}
+
+fn ticket_fields(t: &ticket::Model, rating: Option<&ticket_rating::Model>, tz: Tz) -> Vec<String> {
+    let time = |us: Option<i64>| us.map(|u| local_time(u, tz)).unwrap_or_default();
+    let secs = |us: Option<i64>| seconds(us.map(|u| u as f64 / 1e6));
+    let [dimension, perspective] = axes(t.dimension, t.perspective);
+    vec![
+        t.id.clone(),
+        t.site_id.clone(),
+        crate::convert::path_ids(&t.region_path).join("/"),
+        t.category_id.clone(),
+        dimension,
+        perspective,
+        enum_name(t.priority, "PRIORITY_", Priority::as_str_name),
+        enum_name(t.origin_kind, "TICKET_ORIGIN_KIND_", TicketOriginKind::as_str_name),
+        t.report_id.clone(),
+        enum_name(t.state, "TICKET_STATE_", TicketState::as_str_name),
+        local_time(t.create_us, tz),
+        time(t.first_acknowledge_us),
+        time(t.resolve_us),
+        secs(t.time_to_acknowledge_us),
+        secs(t.time_to_resolve_us),
+        t.resolved_within_sla.map(|b| b.to_string()).unwrap_or_default(),
+        t.reopen_count.to_string(),
+        t.assignment_count.to_string(),
+        rating.map(|r| r.rating.to_string()).unwrap_or_default(),
+        rating.map(|r| enum_name(r.fixed, "FIXED_ANSWER_", FixedAnswer::as_str_name)).unwrap_or_default(),
+    ]
 }
 
 fn chunk(data: String, rows: i64, cursor: String, last: bool) -> ExportChunk {

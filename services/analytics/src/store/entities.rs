@@ -138,3 +138,59 @@ pub mod projection_meta {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Each ticket as its latest event described it, for the TICKETS export.
+pub mod ticket {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ticket")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub site_id: String,
+        pub region_path: String,
+        pub category_id: String,
+        pub dimension: i32,
+        pub perspective: i32,
+        pub priority: i32,
+        pub origin_kind: i32,
+        pub report_id: String,
+        pub state: i32,
+        pub create_us: i64,
+        pub first_acknowledge_us: Option<i64>,
+        pub time_to_acknowledge_us: Option<i64>,
+        /// The latest resolution.
+        pub resolve_us: Option<i64>,
+        pub time_to_resolve_us: Option<i64>,
+        pub resolved_within_sla: Option<bool>,
+        pub reopen_count: i32,
+        pub assignment_count: i32,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The latest survey answer about a ticket (kept apart: it may arrive before the ticket does).
+pub mod ticket_rating {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ticket_rating")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ticket_id: String,
+        pub survey_round: i32,
+        pub rating: i32,
+        pub fixed: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

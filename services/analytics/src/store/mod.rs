@@ -1,6 +1,7 @@
 //! Reading and writing the projections.
 
 pub mod entities;
+pub mod tickets;
 
 use crate::domain::kpi::Facts;
 use crate::domain::time::Span;
@@ -30,30 +31,24 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The filter over the columns `kpi_hour` and `ticket` share (same names in both).
     fn condition(&self) -> Condition {
+        let col = |name: &'static str| Expr::col(name);
         let mut all = Condition::all();
         if !self.region_ids.is_empty() {
-            let mut any = Condition::any();
-            for id in &self.region_ids {
-                any = any.add(kpi_hour::Column::RegionPath.like(format!("%/{id}/%")));
-            }
+            let any = self.region_ids.iter().fold(Condition::any(), |any, id| any.add(col("region_path").like(format!("%/{id}/%"))));
             all = all.add(any);
         }
         if !self.site_ids.is_empty() {
-            all = all.add(kpi_hour::Column::SiteId.is_in(self.site_ids.clone()));
+            all = all.add(col("site_id").is_in(self.site_ids.clone()));
         }
         if !self.category_ids.is_empty() {
-            all = all.add(kpi_hour::Column::CategoryId.is_in(self.category_ids.clone()));
+            all = all.add(col("category_id").is_in(self.category_ids.clone()));
         }
         if !self.cells.is_empty() {
-            let mut any = Condition::any();
-            for (d, p) in &self.cells {
-                any = any.add(
-                    Condition::all()
-                        .add(kpi_hour::Column::Dimension.eq(*d))
-                        .add(kpi_hour::Column::Perspective.eq(*p)),
-                );
-            }
+            let any = self.cells.iter().fold(Condition::any(), |any, (d, p)| {
+                any.add(Condition::all().add(col("dimension").eq(*d)).add(col("perspective").eq(*p)))
+            });
             all = all.add(any);
         }
         all
@@ -255,5 +250,7 @@ pub async fn clear_projections(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     region::Entity::delete_many().exec(db).await?;
     category::Entity::delete_many().exec(db).await?;
     stream_progress::Entity::delete_many().exec(db).await?;
+    ticket::Entity::delete_many().exec(db).await?;
+    ticket_rating::Entity::delete_many().exec(db).await?;
     Ok(())
 }

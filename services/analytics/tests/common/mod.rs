@@ -218,6 +218,7 @@ pub fn ticket(w: &World, id: &str, site: &str) -> dispatch::Ticket {
         region_path: w.path(),
         category_id: w.category.clone(),
         cell: Some(safety_living()),
+        priority: 2,
         ..Default::default()
     }
 }
@@ -306,8 +307,15 @@ pub async fn submitted(h: &Harness, r: &feedback::Report, at: i64) -> OutgoingEv
     h.publish("feedback", "flywheel.feedback.report.submitted", &r.id, at, &m).await
 }
 
-pub async fn rated(h: &Harness, r: &feedback::Report, at: i64, rating: i32, fixed: feedback::FixedAnswer) {
-    let m = feedback::ReportRated { report: Some(r.clone()), rating, fixed: fixed as i32, survey_round: 1, ..Default::default() };
+pub async fn rated(h: &Harness, r: &feedback::Report, ticket: &str, at: i64, rating: i32, fixed: feedback::FixedAnswer) {
+    let m = feedback::ReportRated {
+        report: Some(r.clone()),
+        ticket_id: ticket.into(),
+        rating,
+        fixed: fixed as i32,
+        survey_round: 1,
+        ..Default::default()
+    };
     h.publish("feedback", "flywheel.feedback.report.rated", &r.id, at, &m).await;
 }
 
@@ -340,7 +348,7 @@ pub async fn story(h: &Harness, w: &World, t0: i64) -> Vec<OutgoingEvent> {
     two.reopened(t0 + 6 * HOUR, t0 + 5 * HOUR).await;
     two.cancelled(t0 + 7 * HOUR).await;
 
-    rated(h, &complaint, t0 + 3 * HOUR, 4, feedback::FixedAnswer::Yes).await;
+    rated(h, &complaint, "t-1", t0 + 3 * HOUR, 4, feedback::FixedAnswer::Yes).await;
     supported(h, &complaint, t0 + 3 * HOUR).await;
     again
 }
