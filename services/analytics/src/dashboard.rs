@@ -42,6 +42,9 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// How a chart writes its values.
+type Format = fn(Option<f64>) -> String;
+
 fn percent(v: Option<f64>) -> String {
     v.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "–".to_owned())
 }
@@ -81,7 +84,7 @@ async fn render(a: &Analytics) -> flywheel_runtime::Result<String> {
     );
     h.push_str(&heat_map(&matrix));
     for series in &trends.series {
-        let (title, id, scale, fmt): (&str, &str, f64, fn(Option<f64>) -> String) =
+        let (title, id, scale, fmt): (&str, &str, f64, Format) =
             if series.metric == pb::TrendMetric::SlaComplianceRatio as i32 {
                 ("SLA compliance by day", "sla-trend", 1.0, percent)
             } else {
@@ -135,7 +138,7 @@ fn heat_map(m: &pb::GetScenarioMatrixResponse) -> String {
 }
 
 /// A line over the buckets that have a value, each point labelled.
-fn line_chart(title: &str, id: &str, series: &pb::TrendSeries, max: f64, fmt: fn(Option<f64>) -> String) -> String {
+fn line_chart(title: &str, id: &str, series: &pb::TrendSeries, max: f64, fmt: Format) -> String {
     let (w, hgt, pad) = (640.0, 200.0, 30.0);
     let n = series.points.len().max(2) as f64;
     let mut s = format!("<section id=\"{id}\"><h2>{}</h2><svg role=\"img\" width=\"{w}\" height=\"{hgt}\">", escape(title));
@@ -166,7 +169,7 @@ fn league_table(l: &pb::GetSiteLeagueResponse) -> String {
         l.min_volume
     );
     for e in &l.entries {
-        let k = e.kpis.clone().unwrap_or_default();
+        let k = e.kpis.unwrap_or_default();
         let rank = if e.ranked { e.rank.to_string() } else { "–".to_owned() };
         let _ = write!(
             s,

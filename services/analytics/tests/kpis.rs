@@ -77,7 +77,7 @@ async fn events_become_kpis_and_redeliveries_never_count_twice() {
         .groups
         .iter()
         .map(|g| {
-            let k = g.total.clone().unwrap();
+            let k = g.total.unwrap();
             (g.key.clone().unwrap().id, k.tickets_opened, k.reports_received)
         })
         .collect();
@@ -98,9 +98,9 @@ async fn events_become_kpis_and_redeliveries_never_count_twice() {
         .into_inner();
     assert_eq!(r.groups.len(), 1);
     let buckets = &r.groups[0].buckets;
-    let backlog: Vec<i64> = buckets.iter().map(|b| b.kpis.clone().unwrap().backlog).collect();
+    let backlog: Vec<i64> = buckets.iter().map(|b| b.kpis.unwrap().backlog).collect();
     assert_eq!(backlog, [0, 2, 2, 1, 1, 1, 0, 1, 0, 0]);
-    let six = buckets[6].kpis.clone().unwrap();
+    let six = buckets[6].kpis.unwrap();
     assert_eq!((six.tickets_resolved, six.reopen_rate), (1, Some(1.0)));
 
     // Redelivering again changes nothing.
