@@ -46,27 +46,12 @@ pub struct RegistryReplica {
 impl EventHandler for RegistryReplica {
     async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
         let Some(name) = event.subject.strip_prefix("flywheel.registry.") else { return Ok(()) };
-        let (kind, id, status, version, body) = match name {
-            "region.created" | "region.updated" | "region.retired" => {
-                let r = region(name, event)?;
-                (Kind::Region, r.id.clone(), r.status, r.version, r.encode_to_vec())
-            }
-            "site.registered" | "site.updated" | "site.retired" => {
-                let s = site(name, event)?;
-                (Kind::Site, s.id.clone(), s.status, s.version, s.encode_to_vec())
-            }
-            "zone.created" | "zone.updated" | "zone.retired" => {
-                let z = zone(name, event)?;
-                (Kind::Zone, z.id.clone(), z.status, z.version, z.encode_to_vec())
-            }
-            "asset.registered" | "asset.updated" | "asset.retired" => {
-                let a = asset(name, event)?;
-                (Kind::Asset, a.id.clone(), a.status, a.version, a.encode_to_vec())
-            }
-            "category.defined" | "category.changed" | "category.retired" => {
-                let c = category(name, event)?;
-                (Kind::Category, c.id.clone(), c.status, c.version, c.encode_to_vec())
-            }
+        let (kind, (id, status, version, body)) = match name {
+            "region.created" | "region.updated" | "region.retired" => (Kind::Region, region(name, event)?),
+            "site.registered" | "site.updated" | "site.retired" => (Kind::Site, site(name, event)?),
+            "zone.created" | "zone.updated" | "zone.retired" => (Kind::Zone, zone(name, event)?),
+            "asset.registered" | "asset.updated" | "asset.retired" => (Kind::Asset, asset(name, event)?),
+            "category.defined" | "category.changed" | "category.retired" => (Kind::Category, category(name, event)?),
             _ => return Ok(()),
         };
         if id.is_empty() {
@@ -79,50 +64,29 @@ impl EventHandler for RegistryReplica {
     }
 }
 
-fn region(name: &str, e: &IncomingEvent) -> Result<registry::Region, HandlerError> {
-    Ok(match name {
-        "region.created" => e.decode::<registry::RegionCreated>()?.region,
-        "region.updated" => e.decode::<registry::RegionUpdated>()?.region,
-        _ => e.decode::<registry::RegionRetired>()?.region,
-    }
-    .unwrap_or_default())
+/// A replicated resource: id, status, version and the message.
+type Replicated = (String, i32, i64, Vec<u8>);
+
+/// Decodes the resource a registry event carries, by the event's name.
+macro_rules! resource {
+    ($name:ident, $ty:ident, $field:ident, $created:literal => $c:ident, $updated:literal => $u:ident, $retired:ident) => {
+        fn $name(name: &str, e: &IncomingEvent) -> Result<Replicated, HandlerError> {
+            let r: registry::$ty = match name {
+                $created => e.decode::<registry::$c>()?.$field,
+                $updated => e.decode::<registry::$u>()?.$field,
+                _ => e.decode::<registry::$retired>()?.$field,
+            }
+            .unwrap_or_default();
+            Ok((r.id.clone(), r.status, r.version, r.encode_to_vec()))
+        }
+    };
 }
 
-fn site(name: &str, e: &IncomingEvent) -> Result<registry::Site, HandlerError> {
-    Ok(match name {
-        "site.registered" => e.decode::<registry::SiteRegistered>()?.site,
-        "site.updated" => e.decode::<registry::SiteUpdated>()?.site,
-        _ => e.decode::<registry::SiteRetired>()?.site,
-    }
-    .unwrap_or_default())
-}
-
-fn zone(name: &str, e: &IncomingEvent) -> Result<registry::Zone, HandlerError> {
-    Ok(match name {
-        "zone.created" => e.decode::<registry::ZoneCreated>()?.zone,
-        "zone.updated" => e.decode::<registry::ZoneUpdated>()?.zone,
-        _ => e.decode::<registry::ZoneRetired>()?.zone,
-    }
-    .unwrap_or_default())
-}
-
-fn asset(name: &str, e: &IncomingEvent) -> Result<registry::Asset, HandlerError> {
-    Ok(match name {
-        "asset.registered" => e.decode::<registry::AssetRegistered>()?.asset,
-        "asset.updated" => e.decode::<registry::AssetUpdated>()?.asset,
-        _ => e.decode::<registry::AssetRetired>()?.asset,
-    }
-    .unwrap_or_default())
-}
-
-fn category(name: &str, e: &IncomingEvent) -> Result<registry::Category, HandlerError> {
-    Ok(match name {
-        "category.defined" => e.decode::<registry::CategoryDefined>()?.category,
-        "category.changed" => e.decode::<registry::CategoryChanged>()?.category,
-        _ => e.decode::<registry::CategoryRetired>()?.category,
-    }
-    .unwrap_or_default())
-}
+resource!(region, Region, region, "region.created" => RegionCreated, "region.updated" => RegionUpdated, RegionRetired);
+resource!(site, Site, site, "site.registered" => SiteRegistered, "site.updated" => SiteUpdated, SiteRetired);
+resource!(zone, Zone, zone, "zone.created" => ZoneCreated, "zone.updated" => ZoneUpdated, ZoneRetired);
+resource!(asset, Asset, asset, "asset.registered" => AssetRegistered, "asset.updated" => AssetUpdated, AssetRetired);
+resource!(category, Category, category, "category.defined" => CategoryDefined, "category.changed" => CategoryChanged, CategoryRetired);
 
 /// Turns feedback's reports into tickets and reopen requests into reopens.
 pub struct FeedbackIntake {

@@ -12,19 +12,6 @@ fn count(t: &Ticket, action: TicketAction) -> usize {
     t.history.iter().filter(|e| e.action == action as i32).count()
 }
 
-async fn until(client: &Client, id: &str, done: impl Fn(&Ticket) -> bool) -> Ticket {
-    flywheel_testing::eventually(WAIT, || {
-        let mut c = client.clone();
-        let id = id.to_owned();
-        let done = &done;
-        async move {
-            let t = get(&mut c, &id).await;
-            done(&t).then_some(t)
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 async fn warnings_and_breaches_fire_once_across_restarts_and_escalate() {
     let mut h = Harness::start().await;

@@ -135,27 +135,11 @@ async fn without_an_eligible_crew_a_ticket_waits_and_is_retried_when_crews_chang
     let mut unskilled = crew("cleaners", &[&d.wetland.id], &[], 3);
     unskilled.skills = vec!["cleaning".into()];
     create_crew(&mut h.client, unskilled).await;
-    let t = flywheel_testing::eventually(WAIT, || {
-        let mut c = h.client.clone();
-        let id = t.id.clone();
-        async move {
-            let t = get(&mut c, &id).await;
-            (t.unassignable_reason == UnassignableReason::NoCrewWithSkills as i32).then_some(t)
-        }
-    })
-    .await;
+    let t = until(&h.client, &t.id, |t| t.unassignable_reason == UnassignableReason::NoCrewWithSkills as i32).await;
     assert_eq!(t.state, TicketState::New as i32);
 
     let electricians = create_crew(&mut h.client, crew("electricians", &[], &[&d.district], 3)).await;
-    let t = flywheel_testing::eventually(WAIT, || {
-        let mut c = h.client.clone();
-        let id = t.id.clone();
-        async move {
-            let t = get(&mut c, &id).await;
-            (t.state == TicketState::Assigned as i32).then_some(t)
-        }
-    })
-    .await;
+    let t = until(&h.client, &t.id, |t| t.state == TicketState::Assigned as i32).await;
     assert_eq!(t.crew_id, electricians.id);
     assert_eq!(t.unassignable_reason, 0);
     let js = h.js().await;

@@ -6,7 +6,6 @@ use super::Dispatch;
 use crate::domain::scorer::{self, Candidate, Need};
 use crate::domain::state::{is_held, waiting_state};
 use crate::domain::{duty, time::timestamp};
-use crate::events;
 use crate::store::entities::crew;
 use crate::store::{self, Kind};
 use flywheel_proto::flywheel::common::v1::Priority;
@@ -132,8 +131,7 @@ pub(super) fn assign(ch: &mut Change, crew_id: &str, decision: DispatchDecision,
         tr.previous_crew_id = previous.clone();
         tr.dispatch = Some(decision.clone());
     });
-    let t = &ch.ticket;
-    let message = pb::TicketAssigned {
+    ch.publish("assigned", |t| pb::TicketAssigned {
         ticket: Some(t.clone()),
         transition: Some(tr),
         crew_id: crew_id.to_owned(),
@@ -141,9 +139,7 @@ pub(super) fn assign(ch: &mut Change, crew_id: &str, decision: DispatchDecision,
         automatic,
         decision: Some(decision),
         assignment_number: t.assignment_count,
-    };
-    let event = events::ticket("assigned", t, &message);
-    ch.emit(event);
+    });
 }
 
 /// Leaves a waiting ticket without a crew, with the reason. A retry that finds the same reason
@@ -160,15 +156,12 @@ fn mark_unassignable(ch: &mut Change, decision: DispatchDecision, trigger: Dispa
     t.unassignable_detail = scorer::explain(&decision);
     let to = waiting_state(t.reopen_count);
     let tr = ch.record(TicketAction::MarkUnassignable, to, |tr| tr.dispatch = Some(decision.clone()));
-    let t = &ch.ticket;
-    let message = pb::TicketMarkedUnassignable {
+    ch.publish("marked_unassignable", |t| pb::TicketMarkedUnassignable {
         ticket: Some(t.clone()),
         transition: Some(tr),
         reason: decision.unassignable_reason,
         decision: Some(decision),
-    };
-    let event = events::ticket("marked_unassignable", t, &message);
-    ch.emit(event);
+    });
 }
 
 /// The decision recorded for a dispatcher's choice: nothing was scored.

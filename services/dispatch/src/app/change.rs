@@ -109,8 +109,12 @@ impl Change {
         !self.rows.is_empty()
     }
 
-    pub fn emit(&mut self, event: OutgoingEvent) {
-        self.events.push(event);
+    /// Publishes `flywheel.dispatch.ticket.<event>` with the message `build` makes from the
+    /// ticket as it is now.
+    pub fn publish<M: Message>(&mut self, event: &str, build: impl FnOnce(&Ticket) -> M) {
+        let message = build(&self.ticket);
+        let e = crate::events::ticket(event, &self.ticket, &message);
+        self.events.push(e);
     }
 
     /// Writes the ticket, its history entries and the crews' loads; returns the ticket and events.

@@ -8,7 +8,6 @@ use super::Dispatch;
 use crate::domain::state::{check, is_held, Command, Position};
 use crate::domain::time::{duration, timestamp};
 use crate::domain::{sla, validate};
-use crate::events;
 use crate::store::{self, Kind};
 use flywheel_proto::flywheel::common::v1::Priority;
 use flywheel_proto::flywheel::dispatch::v1::{self as pb, *};
@@ -156,17 +155,14 @@ impl Dispatch {
             ch.ticket.accept_time = Some(timestamp(now));
             let (tta, within, first) = sla::acknowledge(clock(ch), now);
             let tr = ch.record(TicketAction::Accept, to, |tr| tr.note = req.note.clone());
-            let t = &ch.ticket;
-            let msg = pb::TicketAccepted {
+            ch.publish("accepted", |t| pb::TicketAccepted {
                 ticket: Some(t.clone()),
                 transition: Some(tr),
                 crew_id: t.crew_id.clone(),
                 time_to_acknowledge: Some(duration(tta)),
                 acknowledged_within_sla: within,
                 first_in_cycle: first,
-            };
-            let e = events::ticket("accepted", t, &msg);
-            ch.emit(e);
+            });
             Ok(())
         })
         .await
@@ -184,10 +180,7 @@ impl Dispatch {
                 tr.decline_reason = req.reason;
                 tr.note = req.note.clone();
             });
-            let t = &ch.ticket;
-            let msg = pb::TicketDeclined { ticket: Some(t.clone()), transition: Some(tr), crew_id: crew, reason: req.reason, note: req.note.clone() };
-            let e = events::ticket("declined", t, &msg);
-            ch.emit(e);
+            ch.publish("declined", |t| pb::TicketDeclined { ticket: Some(t.clone()), transition: Some(tr), crew_id: crew, reason: req.reason, note: req.note.clone() });
             self.auto_dispatch(txn, ch, DispatchTrigger::Declined, &[]).await?;
             Ok(())
         })
@@ -228,17 +221,14 @@ impl Dispatch {
                 tr.hold_reason = req.reason;
                 tr.note = req.note.clone();
             });
-            let t = &ch.ticket;
-            let msg = pb::TicketPutOnHold {
+            ch.publish("put_on_hold", |t| pb::TicketPutOnHold {
                 ticket: Some(t.clone()),
                 transition: Some(tr),
                 reason: req.reason,
                 note: req.note.clone(),
                 expected_resume_time: req.expected_resume_time,
                 held_from_state: from as i32,
-            };
-            let e = events::ticket("put_on_hold", t, &msg);
-            ch.emit(e);
+            });
             Ok(())
         })
         .await
@@ -253,16 +243,13 @@ impl Dispatch {
             ch.ticket.hold = None;
             ch.ticket.held_from_state = 0;
             let tr = ch.record(TicketAction::Resume, to, |tr| tr.note = req.note.clone());
-            let t = &ch.ticket;
-            let msg = pb::TicketResumed {
+            ch.publish("resumed", |t| pb::TicketResumed {
                 ticket: Some(t.clone()),
                 transition: Some(tr),
                 hold_duration: Some(duration(held)),
                 resolve_due_time: t.sla.as_ref().and_then(|s| s.resolve_due_time),
                 resumed_to_state: to as i32,
-            };
-            let e = events::ticket("resumed", t, &msg);
-            ch.emit(e);
+            });
             Ok(())
         })
         .await
@@ -286,8 +273,7 @@ impl Dispatch {
                 tr.resolution_code = req.code;
                 tr.note = req.note.chars().take(2000).collect();
             });
-            let t = &ch.ticket;
-            let msg = pb::TicketResolved {
+            ch.publish("resolved", |t| pb::TicketResolved {
                 ticket: Some(t.clone()),
                 transition: Some(tr),
                 crew_id: t.crew_id.clone(),
@@ -299,9 +285,7 @@ impl Dispatch {
                 resolved_within_sla: r.within_sla,
                 first_assignment_resolution: t.assignment_count == 1 && t.reopen_count == 0,
                 cycle: t.sla.as_ref().map(|s| s.cycle).unwrap_or(1),
-            };
-            let e = events::ticket("resolved", t, &msg);
-            ch.emit(e);
+            });
             Ok(())
         })
         .await
@@ -314,9 +298,7 @@ impl Dispatch {
             let to = allowed(ch, Command::Close)?;
             ch.ticket.close_time = Some(timestamp(ch.now_us));
             let tr = ch.record(TicketAction::Close, to, |tr| tr.note = req.note.clone());
-            let t = &ch.ticket;
-            let e = events::ticket("closed", t, &pb::TicketClosed { ticket: Some(t.clone()), transition: Some(tr), automatic });
-            ch.emit(e);
+            ch.publish("closed", |t| pb::TicketClosed { ticket: Some(t.clone()), transition: Some(tr), automatic });
             Ok(())
         })
         .await
@@ -351,8 +333,7 @@ impl Dispatch {
             tr.note = note.to_owned();
             tr.previous_crew_id = previous_crew.clone();
         });
-        let t = &ch.ticket;
-        let msg = pb::TicketReopened {
+        ch.publish("reopened", |t| pb::TicketReopened {
             ticket: Some(t.clone()),
             transition: Some(tr),
             reason,
@@ -361,9 +342,7 @@ impl Dispatch {
             previous_resolve_time,
             previous_crew_id: previous_crew,
             previous_state: previous_state as i32,
-        };
-        let e = events::ticket("reopened", t, &msg);
-        ch.emit(e);
+        });
         self.auto_dispatch(txn, ch, DispatchTrigger::Reopened, &[]).await?;
         Ok(())
     }
@@ -380,16 +359,13 @@ impl Dispatch {
                 tr.cancel_reason = req.reason;
                 tr.note = req.note.clone();
             });
-            let t = &ch.ticket;
-            let msg = pb::TicketCancelled {
+            ch.publish("cancelled", |t| pb::TicketCancelled {
                 ticket: Some(t.clone()),
                 transition: Some(tr),
                 reason: req.reason,
                 note: req.note.clone(),
                 previous_state: previous_state as i32,
-            };
-            let e = events::ticket("cancelled", t, &msg);
-            ch.emit(e);
+            });
             Ok(())
         })
         .await
@@ -420,8 +396,7 @@ impl Dispatch {
             tr.escalation_trigger = trigger as i32;
             tr.note = note.to_owned();
         });
-        let t = &ch.ticket;
-        let msg = pb::TicketEscalated {
+        ch.publish("escalated", |t| pb::TicketEscalated {
             ticket: Some(t.clone()),
             transition: Some(tr),
             trigger: trigger as i32,
@@ -431,9 +406,7 @@ impl Dispatch {
             supervisor_crew_id: supervisor,
             crew_id: if is_held(state) { t.crew_id.clone() } else { String::new() },
             redispatched: redispatch,
-        };
-        let e = events::ticket("escalated", t, &msg);
-        ch.emit(e);
+        });
         if redispatch {
             let current = if state == TicketState::Assigned { vec![ch.ticket.crew_id.clone()] } else { vec![] };
             self.auto_dispatch(txn, ch, DispatchTrigger::Escalated, &current).await?;

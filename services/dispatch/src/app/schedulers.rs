@@ -8,7 +8,6 @@ use super::change::Change;
 use super::{system, Dispatch};
 use crate::domain::sla::{self, Mark};
 use crate::domain::time::{duration, timestamp};
-use crate::events;
 use crate::store::entities::ticket;
 use crate::store;
 use flywheel_proto::flywheel::dispatch::v1::{self as pb, DispatchTrigger, EscalationTrigger, SlaClock, TicketAction, TicketState};
@@ -76,15 +75,30 @@ impl Dispatch {
 
     /// Fires the marks of one ticket that are due, with the escalation a breach brings.
     async fn fire_marks(&self, id: &str) -> Result<()> {
-        let fired = self
+        self.system_change(id, "sla-scheduler", async |txn, ch| {
+            let now = ch.now_us;
+            while let Some((mark, due)) = ch.ticket.sla.as_ref().and_then(|s| sla::next_mark(s, ch.state())).filter(|(_, at)| *at <= now) {
+                self.fire_mark(txn, ch, mark, due).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Dispatch changing a ticket on its own: `apply` runs on the ticket as stored, and what it
+    /// records is committed only if no one else changed the ticket meanwhile (ABORTED otherwise).
+    async fn system_change(
+        &self,
+        id: &str,
+        component: &str,
+        apply: impl AsyncFnOnce(&sea_orm::DatabaseTransaction, &mut Change) -> Result<()>,
+    ) -> Result<()> {
+        let changed = self
             .writer
             .write(async |txn| {
                 let row = store::ticket_row(txn, id).await?;
-                let now = now_micros();
-                let mut ch = Change::of(&row, Some(row.version), system("sla-scheduler"), now)?;
-                while let Some((mark, due)) = ch.ticket.sla.as_ref().and_then(|s| sla::next_mark(s, ch.state())).filter(|(_, at)| *at <= now) {
-                    self.fire_mark(txn, &mut ch, mark, due).await?;
-                }
+                let mut ch = Change::of(&row, Some(row.version), system(component), now_micros())?;
+                apply(txn, &mut ch).await?;
                 if !ch.changed() {
                     return Ok((false, Vec::new()));
                 }
@@ -92,7 +106,7 @@ impl Dispatch {
                 Ok((true, events))
             })
             .await?;
-        if fired {
+        if changed {
             self.ticket_changed();
         }
         Ok(())
@@ -110,18 +124,18 @@ impl Dispatch {
         };
         if percent > 0 {
             let tr = ch.record(TicketAction::SlaWarning, state, |tr| tr.sla_warning_percent = percent);
-            let t = &ch.ticket;
-            let s = t.sla.clone().unwrap_or_default();
-            let msg = pb::TicketSlaWarning {
-                ticket: Some(t.clone()),
-                transition: Some(tr),
-                threshold_percent: percent,
-                resolve_due_time: s.resolve_due_time,
-                remaining: Some(duration(sla::remaining(&s, ch.now_us))),
-                crew_id,
-            };
-            let e = events::ticket("sla_warning", t, &msg);
-            ch.emit(e);
+            let now = ch.now_us;
+            ch.publish("sla_warning", |t| {
+                let s = t.sla.clone().unwrap_or_default();
+                pb::TicketSlaWarning {
+                    ticket: Some(t.clone()),
+                    transition: Some(tr),
+                    threshold_percent: percent,
+                    resolve_due_time: s.resolve_due_time,
+                    remaining: Some(duration(sla::remaining(&s, now))),
+                    crew_id,
+                }
+            });
             return Ok(());
         }
         let (clock, trigger) = if mark == Mark::AcknowledgeBreach {
@@ -130,17 +144,14 @@ impl Dispatch {
             (SlaClock::Resolve, EscalationTrigger::ResolveBreach)
         };
         let tr = ch.record(TicketAction::SlaBreach, state, |tr| tr.sla_clock = clock as i32);
-        let t = &ch.ticket;
-        let msg = pb::TicketSlaBreached {
+        ch.publish("sla_breached", |t| pb::TicketSlaBreached {
             ticket: Some(t.clone()),
             transition: Some(tr),
             clock: clock as i32,
             due_time: Some(timestamp(due)),
             crew_id,
             priority: t.priority,
-        };
-        let e = events::ticket("sla_breached", t, &msg);
-        ch.emit(e);
+        });
         self.escalate_in(txn, ch, trigger, "SLA deadline passed").await
     }
 
@@ -183,26 +194,12 @@ impl Dispatch {
     }
 
     async fn retry_one(&self, id: &str) -> Result<()> {
-        let changed = self
-            .writer
-            .write(async |txn| {
-                let row = store::ticket_row(txn, id).await?;
-                let waiting = [TicketState::New as i32, TicketState::Reopened as i32].contains(&row.state);
-                if !row.unassignable || !waiting {
-                    return Ok((false, Vec::new()));
-                }
-                let mut ch = Change::of(&row, Some(row.version), system("auto-dispatch"), now_micros())?;
-                self.auto_dispatch(txn, &mut ch, DispatchTrigger::Retry, &[]).await?;
-                if !ch.changed() {
-                    return Ok((false, Vec::new()));
-                }
-                let (_, events) = ch.commit(txn).await?;
-                Ok((true, events))
-            })
-            .await?;
-        if changed {
-            self.ticket_changed();
-        }
-        Ok(())
+        self.system_change(id, "auto-dispatch", async |txn, ch| {
+            if ch.ticket.unassignable_reason != 0 && matches!(ch.state(), TicketState::New | TicketState::Reopened) {
+                self.auto_dispatch(txn, ch, DispatchTrigger::Retry, &[]).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 }

@@ -264,3 +264,17 @@ pub async fn consumed(js: &jetstream::Context, stream: &str) {
     })
     .await;
 }
+
+/// The ticket once `done` holds for it.
+pub async fn until(client: &Client, id: &str, done: impl Fn(&Ticket) -> bool) -> Ticket {
+    eventually(WAIT, || {
+        let mut c = client.clone();
+        let id = id.to_owned();
+        let done = &done;
+        async move {
+            let t = get(&mut c, &id).await;
+            done(&t).then_some(t)
+        }
+    })
+    .await
+}
