@@ -156,7 +156,8 @@ impl DispatchService for DispatchApi {
     type WatchTicketsStream = ReceiverStream<Result<WatchTicketsResponse, Status>>;
 
     async fn watch_tickets(&self, r: Request<WatchTicketsRequest>) -> Result<Response<Self::WatchTicketsStream>, Status> {
-        let feed = self.dispatch.watch_tickets(r.into_inner()).await?;
+        let watcher = cause(&r, "").actor;
+        let feed = self.dispatch.watch_tickets(r.into_inner(), &watcher).await?;
         Ok(Response::new(ReceiverStream::new(feed)))
     }
 

@@ -56,7 +56,7 @@ impl CrewIndex {
     /// Reads the crews changed since the last refresh.
     pub async fn refresh(&self, conn: &impl ConnectionTrait) -> Result<()> {
         let seen = self.inner.read().map(|i| i.rev).unwrap_or(0);
-        let latest = store::next_crew_rev(conn).await? - 1;
+        let latest = store::latest_crew_rev(conn).await?;
         if latest <= seen {
             return Ok(());
         }

@@ -239,3 +239,33 @@ async fn lists_filter_and_page() {
     let changed = ListTicketsRequest { page_token: page.next_page_token, site_id: d.tower.id.clone(), ..Default::default() };
     assert_eq!(h.client.list_tickets(changed).await.unwrap_err().code(), Code::InvalidArgument);
 }
+
+fn as_member<T>(message: T, crew: &Crew, member: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut().insert("x-actor-kind", "crew_member".parse().unwrap());
+    r.metadata_mut().insert("x-actor-id", member.parse().unwrap());
+    r.metadata_mut().insert("x-actor-crew-id", crew.id.parse().unwrap());
+    r
+}
+
+#[tokio::test]
+async fn crew_members_act_only_on_their_own_crews_tickets() {
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    let a = create_crew(&mut h.client, crew("a", &[&d.tower.id], &[], 5)).await;
+    let b = create_crew(&mut h.client, crew("b", &[&d.wetland.id], &[], 5)).await;
+    let t = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    let accept = AcceptTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() };
+    let denied = h.client.accept_ticket(as_member(accept.clone(), &b, "b-lead")).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let impostor = h.client.accept_ticket(as_member(accept.clone(), &a, "not-in-a")).await.unwrap_err();
+    assert_eq!(impostor.code(), Code::PermissionDenied);
+    h.client.accept_ticket(as_member(accept, &a, "a-lead")).await.unwrap();
+    let full = get(&mut h.client, &t.id).await;
+    let actor = full.history.last().unwrap().actor.clone().unwrap();
+    assert_eq!((actor.kind, actor.id.as_str(), actor.crew_id.as_str()), (ActorKind::CrewMember as i32, "a-lead", a.id.as_str()));
+
+    let watch = WatchTicketsRequest { crew_id: a.id.clone(), ..Default::default() };
+    let status = h.client.watch_tickets(as_member(watch, &b, "b-lead")).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+}

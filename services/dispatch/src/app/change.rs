@@ -185,6 +185,7 @@ impl Change {
                 store::add_load(txn, c, 1, self.now_us).await?;
             }
         }
+        store::take_turns(txn, "ticket_change").await?;
         for r in self.rows {
             ticket_change::Entity::insert(r).exec_without_returning(txn).await?;
         }

@@ -47,6 +47,23 @@ fn optional_note(note: &str) -> Result<()> {
 }
 
 impl Dispatch {
+    /// A crew member may act only on tickets their own crew holds; staff and services on any.
+    async fn check_member(&self, txn: &DatabaseTransaction, ch: &Change) -> Result<()> {
+        let actor = &ch.cause.actor;
+        if actor.kind != ActorKind::CrewMember as i32 {
+            return Ok(());
+        }
+        self.index.refresh(txn).await?;
+        let crew = &ch.ticket.crew_id;
+        let member = actor.crew_id == *crew
+            && self.index.get(crew).is_some_and(|c| c.members.iter().any(|m| m.member_id == actor.id));
+        if member {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(format!("{} is not a member of the crew holding ticket {}", actor.id, ch.ticket.id)))
+        }
+    }
+
     pub async fn assign_ticket(&self, req: AssignTicketRequest, cause: Cause) -> Result<Ticket> {
         let mut v = Violations::new();
         validate::id(&mut v, "crew_id", &req.crew_id);
@@ -149,7 +166,8 @@ impl Dispatch {
 
     pub async fn accept_ticket(&self, req: AcceptTicketRequest, cause: Cause) -> Result<Ticket> {
         optional_note(&req.note)?;
-        self.command("AcceptTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |_, ch| {
+        self.command("AcceptTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |txn, ch| {
+            self.check_member(txn, ch).await?;
             let to = allowed(ch, Command::Accept)?;
             let now = ch.now_us;
             ch.ticket.accept_time = Some(timestamp(now));
@@ -172,6 +190,7 @@ impl Dispatch {
         let other = req.reason == DeclineReason::Other as i32;
         reason_and_note(req.reason, DeclineReason::try_from(req.reason).is_ok(), other, &req.note)?;
         self.command("DeclineTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |txn, ch| {
+            self.check_member(txn, ch).await?;
             let to = allowed(ch, Command::Decline)?;
             let crew = std::mem::take(&mut ch.ticket.crew_id);
             ch.ticket.declined_crew_ids.push(crew.clone());
@@ -189,7 +208,8 @@ impl Dispatch {
 
     pub async fn start_ticket(&self, req: StartTicketRequest, cause: Cause) -> Result<Ticket> {
         optional_note(&req.note)?;
-        self.command("StartTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |_, ch| {
+        self.command("StartTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |txn, ch| {
+            self.check_member(txn, ch).await?;
             let to = allowed(ch, Command::Start)?;
             ch.ticket.start_time = Some(timestamp(ch.now_us));
             ch.record_plain(TicketAction::Start, to, |tr| tr.note = req.note.clone());
@@ -205,7 +225,8 @@ impl Dispatch {
         if req.expected_resume_time.as_ref().is_some_and(|t| crate::domain::time::micros(t) <= now) {
             return Err(Error::invalid("expected_resume_time", "must be in the future"));
         }
-        self.command("PutTicketOnHold", &req.ticket_id, Some(req.version), cause, &req.request_id, async |_, ch| {
+        self.command("PutTicketOnHold", &req.ticket_id, Some(req.version), cause, &req.request_id, async |txn, ch| {
+            self.check_member(txn, ch).await?;
             let to = allowed(ch, Command::PutOnHold)?;
             let from = ch.state();
             let now = ch.now_us;
@@ -236,7 +257,8 @@ impl Dispatch {
 
     pub async fn resume_ticket(&self, req: ResumeTicketRequest, cause: Cause) -> Result<Ticket> {
         optional_note(&req.note)?;
-        self.command("ResumeTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |_, ch| {
+        self.command("ResumeTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |txn, ch| {
+            self.check_member(txn, ch).await?;
             let to = allowed(ch, Command::Resume)?;
             let now = ch.now_us;
             let held = sla::resume(clock(ch), now);
@@ -262,7 +284,8 @@ impl Dispatch {
         let probe = Ticket { media_urls: req.media_urls.clone(), ..Default::default() };
         validate::ticket_fields(&mut v, &probe, Some(&["media_urls".to_owned()]));
         v.finish(())?;
-        self.command("ResolveTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |_, ch| {
+        self.command("ResolveTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |txn, ch| {
+            self.check_member(txn, ch).await?;
             let to = allowed(ch, Command::Resolve)?;
             let now = ch.now_us;
             let r = sla::resolve(clock(ch), now);

@@ -51,7 +51,7 @@ pub type Feed = mpsc::Receiver<std::result::Result<WatchTicketsResponse, tonic::
 
 impl Dispatch {
     /// Checks the request and starts the feed.
-    pub async fn watch_tickets(&self, req: WatchTicketsRequest) -> Result<Feed> {
+    pub async fn watch_tickets(&self, req: WatchTicketsRequest, watcher: &Actor) -> Result<Feed> {
         let start = match req.cursor.as_str() {
             "" => None,
             c => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| Error::invalid("cursor", "not a cursor from this feed"))?),
@@ -61,6 +61,9 @@ impl Dispatch {
             v.check(TicketState::try_from(*s).is_ok_and(|s| s != TicketState::Unspecified), format!("states[{i}]"), "must be a ticket state");
         }
         v.finish(())?;
+        if watcher.kind == ActorKind::CrewMember as i32 && req.crew_id != watcher.crew_id {
+            return Err(Error::PermissionDenied("a crew member may watch only their own crew's tickets".into()));
+        }
         if !req.crew_id.is_empty() {
             store::crew_row(self.db(), &req.crew_id).await?;
         }

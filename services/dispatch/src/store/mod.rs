@@ -93,15 +93,31 @@ pub fn body<M: Message + Default>(bytes: &[u8]) -> Result<M> {
     decode(bytes)
 }
 
-/// The next position in the order of crew changes (writes are serialized, so it is unique).
-pub async fn next_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
+/// Makes concurrent writers of `table` take turns until the transaction ends, so positions
+/// they assign (the change log's sequence, the crews' revision) become visible in order. SQLite
+/// already runs one write transaction at a time; PostgreSQL needs the lock.
+pub async fn take_turns(conn: &impl ConnectionTrait, table: &str) -> Result<()> {
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        conn.execute_unprepared(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")).await?;
+    }
+    Ok(())
+}
+
+/// The position of the latest crew change (0 before any).
+pub async fn latest_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
     let max: Option<Option<i64>> = crew::Entity::find()
         .select_only()
         .column_as(Expr::col(crew::Column::Rev).max(), "max")
         .into_tuple()
         .one(conn)
         .await?;
-    Ok(max.flatten().unwrap_or(0) + 1)
+    Ok(max.flatten().unwrap_or(0))
+}
+
+/// The position of the crew change being written, in a write transaction.
+pub async fn next_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
+    take_turns(conn, "crew").await?;
+    Ok(latest_crew_rev(conn).await? + 1)
 }
 
 /// Adds `delta` to a crew's open ticket count (and stamps an assignment when it grows).
