@@ -12,7 +12,7 @@ use flywheel_proto::flywheel::common::v1::{Dimension, Perspective, Priority};
 use flywheel_proto::flywheel::dispatch::v1::{TicketOriginKind, TicketState};
 use flywheel_proto::flywheel::feedback::v1::FixedAnswer;
 use flywheel_runtime::pagination::{decode_token, encode_token, fingerprint};
-use flywheel_runtime::{Error, Result, Violations};
+use flywheel_runtime::{Result, Violations};
 
 pub type ExportChunk = pb::ExportCsvResponse;
 
@@ -102,29 +102,29 @@ impl Analytics {
         bound.cursor.clear();
         bound.max_chunk_bytes = 0;
         let fp = fingerprint(&[&format!("{bound:?}")]);
-        let skip = match decode_token(&r.cursor, fp) {
-            Ok(k) => k.map(|k| k.parse::<usize>().unwrap_or(usize::MAX)).unwrap_or(0),
-            Err(_) => {
-                v.add("cursor", "not a cursor of this export request");
-                0
-            }
-        };
+        let after = decode_token(&r.cursor, fp).unwrap_or_else(|_| {
+            v.add("cursor", "not a cursor of this export request");
+            None
+        });
         let (Grouped { query: q, buckets: b, group_by }, dataset) = finish(v, g.zip(dataset))?;
-        let (header, rows) = match dataset {
+        let (header, mut rows) = match dataset {
             pb::ExportDataset::ScenarioMatrix => {
                 let rollup = self.rollup(&q, GroupBy::Cell, &[]).await?;
                 let rows = matrix_cells()
                     .into_iter()
                     .map(|(d, p)| {
                         let k = rollup.groups.get(&cell_id(d, p)).map(|g| g.kpis()).unwrap_or_else(|| Facts::default().kpis(0));
-                        with_kpis(axes(d, p).to_vec(), &k)
+                        (cell_id(d, p), with_kpis(axes(d, p).to_vec(), &k))
                     })
                     .collect();
                 (columns(&["dimension", "perspective"]), rows)
             }
             pb::ExportDataset::Tickets => {
                 let tickets = crate::store::tickets::opened_in(&self.db, &q.filter, q.span).await?;
-                let rows = tickets.iter().map(|(t, rating)| ticket_fields(t, rating.as_ref(), q.tz)).collect();
+                let rows = tickets
+                    .iter()
+                    .map(|(t, rating)| (format!("{}\u{1f}{}", ordered(t.create_us), t.id), ticket_fields(t, rating.as_ref(), q.tz)))
+                    .collect();
                 (TICKET_COLUMNS.iter().map(|c| c.to_string()).collect(), rows)
             }
             pb::ExportDataset::SiteLeague => {
@@ -136,51 +136,61 @@ impl Analytics {
                     .map(|(e, k)| {
                         let mut f = vec![e.rank.to_string(), e.site_id.clone(), e.site_code.clone(), e.site_name.clone(), e.region_path.join("/")];
                         f.extend([e.flagship.to_string(), e.volume.to_string(), e.score.map(|s| format!("{s:.4}")).unwrap_or_default()]);
-                        with_kpis(f, k)
+                        (e.site_id.clone(), with_kpis(f, k))
                     })
                     .collect();
                 (columns(&["rank", "site_id", "site_code", "site_name", "region_path", "flagship", "volume", "score"]), rows)
             }
             _ => {
                 let rollup = self.rollup(&q, group_by, &b).await?;
-                let directory = super::Directory::load(&self.db).await?;
+                let whole = [q.span];
+                let spans = if b.is_empty() { &whole[..] } else { &b[..] };
                 let mut rows = Vec::new();
-                for g in rollup.ranked_groups() {
-                    let key = directory.key(group_by, &g.id);
-                    let head = vec![key.id.clone(), key.code.clone(), key.name.clone()];
-                    if b.is_empty() {
-                        let mut f = head.clone();
-                        f.extend([local_time(q.span.start_us, q.tz), local_time(q.span.end_us, q.tz)]);
-                        rows.push(with_kpis(f, &g.kpis()));
-                    }
-                    for (bucket, k) in b.iter().zip(g.bucket_kpis()) {
-                        let mut f = head.clone();
-                        f.extend([local_time(bucket.start_us, q.tz), local_time(bucket.end_us, q.tz)]);
-                        rows.push(with_kpis(f, &k));
+                for g in rollup.groups.values() {
+                    let key = rollup.directory.key(group_by, &g.id);
+                    let kpis = if b.is_empty() { vec![g.kpis()] } else { g.bucket_kpis() };
+                    for (span, k) in spans.iter().zip(kpis) {
+                        let mut f = vec![key.id.clone(), key.code.clone(), key.name.clone()];
+                        f.extend([local_time(span.start_us, q.tz), local_time(span.end_us, q.tz)]);
+                        rows.push((format!("{}\u{1f}{}", g.id, ordered(span.start_us)), with_kpis(f, &k)));
                     }
                 }
                 (columns(&["group_id", "group_code", "group_name", "bucket_start", "bucket_end"]), rows)
             }
         };
-        if skip > rows.len() {
-            return Err(Error::invalid("cursor", "not a cursor of this export request"));
-        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         let max = if r.max_chunk_bytes == 0 { 65_536 } else { r.max_chunk_bytes as usize };
-        let mut chunks = Vec::new();
-        let mut data = if skip == 0 { line(&header) } else { String::new() };
-        let mut count = 0;
-        for (i, row) in rows.iter().enumerate().skip(skip) {
-            data.push_str(&line(row));
-            count += 1;
-            if data.len() >= max && i + 1 < rows.len() {
-                chunks.push(chunk(std::mem::take(&mut data), count, encode_token(&(i + 1).to_string(), fp), false));
-                count = 0;
-            }
-        }
-        chunks.push(chunk(data, count, encode_token(&rows.len().to_string(), fp), true));
-        chunks[0].columns = header;
-        Ok(chunks)
+        Ok(chunks(header, &rows, after, max, fp))
     }
+}
+
+/// An instant as a string that sorts like the number.
+fn ordered(us: i64) -> String {
+    format!("{:020}", (us as u64) ^ (1 << 63))
+}
+
+/// Splits rows (sorted by key) into chunks of about `max` bytes, starting after the row with
+/// key `after`; each chunk's cursor is the key of its last row.
+fn chunks(header: Vec<String>, rows: &[(String, Vec<String>)], after: Option<String>, max: usize, fp: u64) -> Vec<ExportChunk> {
+    let start = after.as_ref().map(|k| rows.partition_point(|(key, _)| key <= k)).unwrap_or(0);
+    let mut out = Vec::new();
+    let mut data = if after.is_none() { line(&header) } else { String::new() };
+    let mut count = 0;
+    let mut cursor = after.unwrap_or_default();
+    for (i, (key, row)) in rows.iter().enumerate().skip(start) {
+        data.push_str(&line(row));
+        count += 1;
+        cursor.clone_from(key);
+        if data.len() >= max && i + 1 < rows.len() {
+            out.push(chunk(std::mem::take(&mut data), count, encode_token(&cursor, fp), false));
+            count = 0;
+        }
+    }
+    // An empty key cannot be a token; the start stands for "before every row".
+    let last = if cursor.is_empty() { String::new() } else { encode_token(&cursor, fp) };
+    out.push(chunk(data, count, last, true));
+    out[0].columns = header;
+    out
 }
 
 const TICKET_COLUMNS: [&str; 20] = [
@@ -228,4 +238,52 @@ fn ticket_fields(t: &ticket::Model, rating: Option<&ticket_rating::Model>, tz: T
 
 fn chunk(data: String, rows: i64, cursor: String, last: bool) -> ExportChunk {
     ExportChunk { data: data.into_bytes(), cursor, row_count: rows, last, columns: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(keys: &[&str]) -> Vec<(String, Vec<String>)> {
+        keys.iter().map(|k| (k.to_string(), vec![k.repeat(400)])).collect()
+    }
+
+    fn text(chunks: &[ExportChunk]) -> String {
+        chunks.iter().map(|c| String::from_utf8(c.data.clone()).unwrap()).collect()
+    }
+
+    #[test]
+    fn resuming_after_any_chunk_continues_after_its_last_row() {
+        let header = vec!["value".to_owned()];
+        let all = rows(&["a", "b", "c", "d", "e"]);
+        let whole = chunks(header.clone(), &all, None, 800, 7);
+        assert_eq!(whole.len(), 3, "every two rows of 402 bytes reach 800");
+        assert_eq!(whole.iter().map(|c| c.row_count).sum::<i64>(), 5);
+        for (i, chunk) in whole.iter().enumerate() {
+            let cursor = decode_token(&chunk.cursor, 7).unwrap();
+            let rest = chunks(header.clone(), &all, cursor, 800, 7);
+            assert_eq!(text(&whole[..=i]) + &text(&rest), text(&whole), "after chunk {i}");
+        }
+        // A row that appears before the cursor later does not shift what follows it.
+        let cursor = decode_token(&whole[0].cursor, 7).unwrap();
+        let grown = rows(&["0", "a", "b", "c", "d", "e"]);
+        assert_eq!(text(&chunks(header, &grown, cursor, 800, 7)), text(&whole[1..]));
+    }
+
+    #[test]
+    fn instants_sort_as_strings_like_numbers() {
+        let mut xs = [5_i64, -3, 0, i64::MIN, i64::MAX, -1_000_000];
+        let mut keys: Vec<String> = xs.iter().map(|x| ordered(*x)).collect();
+        xs.sort();
+        keys.sort();
+        assert_eq!(keys, xs.iter().map(|x| ordered(*x)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn fields_are_quoted_only_when_they_must_be() {
+        let cases = [("plain", "plain"), ("a,b", "\"a,b\""), ("say \"hi\"", "\"say \"\"hi\"\"\""), ("two\nlines", "\"two\nlines\"")];
+        for (input, want) in cases {
+            assert_eq!(field(input), want);
+        }
+    }
 }

@@ -76,7 +76,7 @@ impl Analytics {
         let g = grouped(&mut v, r.filter.as_ref(), r.time_range.as_ref(), &r.time_zone, self.settings.time_zone, r.granularity, r.group_by);
         let Grouped { query: q, buckets: b, group_by } = finish(v, g)?;
         let rollup = self.rollup(&q, group_by, &b).await?;
-        let directory = super::Directory::load(&self.db).await?;
+        let directory = &rollup.directory;
         let mut request = r.clone();
         request.page_size = 0;
         request.page_token.clear();
@@ -151,7 +151,7 @@ impl Analytics {
         let rollup = self.rollup(&q, group_by, &b).await?;
         let previous_query = super::Query { span: q.span.previous(), ..q.clone() };
         let previous = self.rollup(&previous_query, group_by, &[]).await?;
-        let directory = super::Directory::load(&self.db).await?;
+        let directory = &rollup.directory;
         let max_groups = if r.max_groups == 0 { 10 } else { r.max_groups as usize };
         let groups: Vec<&Group> = rollup.ranked_groups().into_iter().take(max_groups).collect();
         let mut series = Vec::new();

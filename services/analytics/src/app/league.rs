@@ -2,7 +2,7 @@
 
 use super::kpis::page;
 use super::rollup::GroupBy;
-use super::{Analytics, Directory, finish, known, query};
+use super::{Analytics, finish, known, query};
 use crate::convert::{self, path_ids, time_range};
 use crate::domain::kpi::Kpis;
 use crate::domain::score::{self, Candidate, LeagueMetric};
@@ -51,7 +51,7 @@ impl Analytics {
         let metric = league_metric(rank_by);
         let min_volume = if min_volume == 0 { self.settings.league_min_volume } else { min_volume };
         let rollup = self.rollup(&q, GroupBy::Site, &[]).await?;
-        let directory = Directory::load(&self.db).await?;
+        let directory = &rollup.directory;
         let groups: Vec<_> = rollup.groups.values().collect();
         let kpis: Vec<_> = groups.iter().map(|g| g.kpis()).collect();
         let candidates: Vec<Candidate> = groups

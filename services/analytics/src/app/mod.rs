@@ -55,7 +55,7 @@ impl Analytics {
         let directory = Directory::load(&self.db).await?;
         let hours = store::hours_in(&self.db, &query.filter, query.span).await?;
         let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us).await?;
-        Ok(Rollup::build(&directory, group_by, query.span, buckets, &hours, &prior))
+        Ok(Rollup::build(directory, group_by, query.span, buckets, &hours, &prior))
     }
 }
 

@@ -160,6 +160,7 @@ impl Group {
 
 /// The groups of a query and the total of everything it matched.
 pub struct Rollup {
+    pub directory: Directory,
     pub groups: BTreeMap<String, Group>,
     pub total: Group,
     pub buckets: Vec<Span>,
@@ -167,7 +168,7 @@ pub struct Rollup {
 
 impl Rollup {
     pub fn build(
-        dir: &Directory,
+        dir: Directory,
         group_by: GroupBy,
         span: Span,
         buckets: &[Span],
@@ -183,18 +184,18 @@ impl Rollup {
         }
         for (cell, path, backlog) in prior {
             total.backlog_start += backlog;
-            if let Some(id) = group_by.of(dir, cell, path) {
+            if let Some(id) = group_by.of(&dir, cell, path) {
                 groups.entry(id.clone()).or_insert_with(|| Group::new(id, n)).backlog_start += backlog;
             }
         }
         for hour in hours.iter().filter(|h| span.contains(h.hour_us)) {
             let bucket = bucket_index(buckets, hour.hour_us);
             total.add(bucket, hour);
-            if let Some(id) = group_by.of(dir, &hour.cell, &hour.region_path) {
+            if let Some(id) = group_by.of(&dir, &hour.cell, &hour.region_path) {
                 groups.entry(id.clone()).or_insert_with(|| Group::new(id, n)).add(bucket, hour);
             }
         }
-        Self { groups, total, buckets: buckets.to_vec() }
+        Self { directory: dir, groups, total, buckets: buckets.to_vec() }
     }
 
     /// Groups by tickets opened descending, then id.
