@@ -269,3 +269,33 @@ async fn crew_members_act_only_on_their_own_crews_tickets() {
     let status = h.client.watch_tickets(as_member(watch, &b, "b-lead")).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn a_deactivated_crew_hands_its_waiting_work_to_others() {
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    let a = create_crew(&mut h.client, crew("a", &[&d.tower.id], &[], 5)).await;
+    let t1 = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    let t2 = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    let t2 = h.client.accept_ticket(AcceptTicketRequest { ticket_id: t2.id.clone(), version: t2.version, ..Default::default() }).await.unwrap().into_inner();
+    let t2 = h.client.start_ticket(StartTicketRequest { ticket_id: t2.id.clone(), version: t2.version, ..Default::default() }).await.unwrap().into_inner();
+    let b = create_crew(&mut h.client, crew("b", &[], &[&d.city], 5)).await;
+    let off = DeactivateCrewRequest { id: a.id.clone(), version: a.version, reason: "ill".into(), redispatch_open_tickets: true, ..Default::default() };
+    let a = h.client.deactivate_crew(off).await.unwrap().into_inner();
+    assert!(!a.active);
+    assert_eq!(get(&mut h.client, &t1.id).await.crew_id, b.id, "the assigned ticket moved");
+    assert_eq!(get(&mut h.client, &t2.id).await.crew_id, a.id, "work in progress stays");
+    let again = h.client.deactivate_crew(DeactivateCrewRequest { id: a.id.clone(), version: a.version, ..Default::default() }).await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+
+    let js = h.js().await;
+    let deactivated = flywheel_testing::eventually(WAIT, || async {
+        dispatch_events(&js).await.into_iter().find(|(s, _, _)| s == "flywheel.dispatch.crew.deactivated")
+    })
+    .await;
+    let msg = <CrewDeactivated as prost::Message>::decode(deactivated.2).unwrap();
+    assert_eq!(msg.redispatched_ticket_ids, [t1.id.clone()]);
+    assert_eq!(msg.reason, "ill");
+    let a = h.client.activate_crew(ActivateCrewRequest { id: a.id.clone(), version: a.version, ..Default::default() }).await.unwrap().into_inner();
+    assert!(a.active && a.version == 3);
+}

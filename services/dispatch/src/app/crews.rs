@@ -1,16 +1,17 @@
 //! Crews: create, read, list, update, deactivate and activate. Every change moves the crew's
 //! revision, so every replica's index picks it up, and makes unassignable tickets retry.
 
-use super::change::Cause;
+use super::change::{Cause, Change};
 use super::{new_id, next_token, paging, Dispatch, Page};
 use crate::convert;
 use crate::domain::{duty, validate};
 use crate::events;
-use crate::store::entities::crew;
+use crate::store::entities::{crew, ticket};
 use crate::store::{self, Kind};
 use flywheel_proto::flywheel::dispatch::v1::{self as pb, *};
 use flywheel_proto::flywheel::registry::v1::{Region, Site};
 use flywheel_runtime::db::now_micros;
+use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{pagination, Error, Result, Violations};
 use prost::Message;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
@@ -148,8 +149,8 @@ impl Dispatch {
                     _ => {}
                 }
             }
-            Ok(())
-        }, |crew| events::crew("updated", &crew, corr, &pb::CrewUpdated { crew: Some(crew.clone()), changed_fields: paths.clone() }))
+            Ok(Redispatched::default())
+        }, |crew, _| events::crew("updated", &crew, corr, &pb::CrewUpdated { crew: Some(crew.clone()), changed_fields: paths.clone() }))
         .await
     }
 
@@ -157,22 +158,21 @@ impl Dispatch {
         let mut v = Violations::new();
         validate::optional_text(&mut v, "reason", &req.reason, 500);
         v.finish(())?;
-        let crew = self
-            .change_crew(&req.id, req.version, async |_, row, c| {
-                if !c.active {
-                    return Err(inactive(&c.id, "INACTIVE", "the crew is already inactive"));
-                }
-                row.active = Set(false);
-                Ok(())
-            }, |crew| {
-                let msg = pb::CrewDeactivated { crew: Some(crew.clone()), reason: req.reason.clone(), redispatched_ticket_ids: vec![] };
-                events::crew("deactivated", &crew, corr, &msg)
-            })
-            .await?;
-        if req.redispatch_open_tickets {
-            self.redispatch_crew_tickets(&crew.id).await?;
-        }
-        Ok(crew)
+        self.change_crew(&req.id, req.version, async |txn, row, c| {
+            if !c.active {
+                return Err(inactive(&c.id, "INACTIVE", "the crew is already inactive"));
+            }
+            row.active = Set(false);
+            if req.redispatch_open_tickets {
+                self.redispatch_crew_tickets(txn, &c.id).await
+            } else {
+                Ok(Redispatched::default())
+            }
+        }, |crew, tickets| {
+            let msg = pb::CrewDeactivated { crew: Some(crew.clone()), reason: req.reason.clone(), redispatched_ticket_ids: tickets.to_vec() };
+            events::crew("deactivated", &crew, corr, &msg)
+        })
+        .await
     }
 
     pub async fn activate_crew(&self, req: ActivateCrewRequest, corr: &str) -> Result<Crew> {
@@ -181,8 +181,8 @@ impl Dispatch {
                 return Err(inactive(&c.id, "ACTIVE", "the crew is already active"));
             }
             row.active = Set(true);
-            Ok(())
-        }, |crew| events::crew("activated", &crew, corr, &pb::CrewActivated { crew: Some(crew.clone()) }))
+            Ok(Redispatched::default())
+        }, |crew, _| events::crew("activated", &crew, corr, &pb::CrewActivated { crew: Some(crew.clone()) }))
         .await
     }
 
@@ -192,8 +192,8 @@ impl Dispatch {
         &self,
         id: &str,
         expected: i64,
-        apply: impl AsyncFnOnce(&DatabaseTransaction, &mut crew::ActiveModel, &mut Crew) -> Result<()>,
-        event: impl FnOnce(Crew) -> flywheel_runtime::events::OutgoingEvent,
+        apply: impl AsyncFnOnce(&DatabaseTransaction, &mut crew::ActiveModel, &mut Crew) -> Result<Redispatched>,
+        event: impl FnOnce(Crew, &[String]) -> OutgoingEvent,
     ) -> Result<Crew> {
         let crew = self
             .writer
@@ -210,7 +210,7 @@ impl Dispatch {
                     update_us: Set(now),
                     ..Default::default()
                 };
-                apply(txn, &mut changes, &mut config).await?;
+                let redispatched = apply(txn, &mut changes, &mut config).await?;
                 changes.body = Set(config_body(&config));
                 let done = crew::Entity::update_many()
                     .set(changes)
@@ -222,9 +222,15 @@ impl Dispatch {
                     return Err(Error::Aborted { kind: "crew", id: id.to_owned(), current: expected + 1, expected });
                 }
                 let crew = convert::crew(&store::crew_row(txn, id).await?, now)?;
-                Ok((crew.clone(), vec![event(crew)]))
+                let mut events = redispatched.events;
+                events.push(event(crew.clone(), &redispatched.tickets));
+                Ok(((crew, !redispatched.tickets.is_empty()), events))
             })
             .await?;
+        let (crew, tickets_changed) = crew;
+        if tickets_changed {
+            self.ticket_changed();
+        }
         self.crews_changed();
         Ok(crew)
     }
@@ -234,22 +240,32 @@ impl Dispatch {
         self.retry.notify_one();
     }
 
-    /// Re-dispatches the ASSIGNED and ACCEPTED tickets of a crew taken out of dispatch.
-    async fn redispatch_crew_tickets(&self, crew_id: &str) -> Result<()> {
-        use crate::store::entities::ticket;
+    /// Re-dispatches the ASSIGNED and ACCEPTED tickets of a crew being taken out of dispatch,
+    /// in its transaction; a ticket no other crew can take stays with it.
+    async fn redispatch_crew_tickets(&self, txn: &DatabaseTransaction, crew_id: &str) -> Result<Redispatched> {
         let rows = ticket::Entity::find()
             .filter(ticket::Column::CrewId.eq(crew_id))
             .filter(ticket::Column::State.is_in([TicketState::Assigned as i32, TicketState::Accepted as i32]))
-            .all(self.db())
+            .all(txn)
             .await?;
+        let mut out = Redispatched::default();
         for row in rows {
-            let req = ReassignTicketRequest { ticket_id: row.id.clone(), version: row.version, ..Default::default() };
-            if let Err(e) = self.reassign_ticket(req, super::system("auto-dispatch")).await {
-                tracing::info!(ticket = %row.id, error = %e, "ticket of a deactivated crew kept its crew");
+            let mut ch = Change::of(&row, None, super::system("auto-dispatch"), now_micros())?;
+            if self.auto_dispatch(txn, &mut ch, DispatchTrigger::Reassign, &[crew_id.to_owned()]).await? {
+                let (t, events) = ch.commit(txn).await?;
+                out.tickets.push(t.id);
+                out.events.extend(events);
             }
         }
-        Ok(())
+        Ok(out)
     }
+}
+
+/// Tickets moved to other crews together with a crew change, and their events.
+#[derive(Default)]
+struct Redispatched {
+    tickets: Vec<String>,
+    events: Vec<OutgoingEvent>,
 }
 
 /// Coverage must name known, active sites and regions.
