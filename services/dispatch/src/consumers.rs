@@ -105,6 +105,14 @@ impl EventHandler for FeedbackIntake {
                 let report = event.decode::<feedback::ReportClassified>()?.report.unwrap_or_default();
                 self.dispatch.ticket_for_report(txn, report, &event.correlation_id).await.map_err(internal)?
             }
+            "flywheel.feedback.report.rated" => {
+                let m = event.decode::<feedback::ReportRated>()?;
+                if m.reopen_requested {
+                    Vec::new()
+                } else {
+                    self.dispatch.close_for_rating(txn, &m.ticket_id, m.rating).await.map_err(internal)?
+                }
+            }
             "flywheel.feedback.report.reopen_requested" => {
                 let m = event.decode::<feedback::ReportReopenRequested>()?;
                 let report = m.report.unwrap_or_default();

@@ -77,6 +77,18 @@ async fn a_report_delivered_twice_makes_one_ticket_assigned_once() {
     assert_eq!(reopen_entry.reopen_reason, ReopenReason::ResidentNotSatisfied as i32);
     let events = ticket_events(&js, &t.id, |e| e.len() >= 7).await;
     assert_eq!(events, ["created", "assigned", "accepted", "started", "resolved", "reopened", "assigned"]);
+
+    // Fixed the second time: a satisfied rating closes the resolved ticket.
+    let c = &mut h.client;
+    let t = c.accept_ticket(AcceptTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() }).await.unwrap().into_inner();
+    let t = c.start_ticket(StartTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() }).await.unwrap().into_inner();
+    let resolve = ResolveTicketRequest { ticket_id: t.id.clone(), version: t.version, code: 1, note: "rewired".into(), ..Default::default() };
+    let t = c.resolve_ticket(resolve).await.unwrap().into_inner();
+    let rated = feedback::ReportRated { report: Some(r.clone()), ticket_id: t.id.clone(), rating: 5, survey_round: 2, ..Default::default() };
+    publish(&js, "feedback", "flywheel.feedback.report.rated", &r.id, &rated).await;
+    let t = until(&h.client, &t.id, |t| t.state == TicketState::Closed as i32).await;
+    let closer = t.history.last().unwrap().actor.clone().unwrap();
+    assert_eq!(closer.kind, ActorKind::System as i32);
 }
 
 #[tokio::test]

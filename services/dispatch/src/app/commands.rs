@@ -316,15 +316,8 @@ impl Dispatch {
 
     pub async fn close_ticket(&self, req: CloseTicketRequest, cause: Cause) -> Result<Ticket> {
         optional_note(&req.note)?;
-        let automatic = cause.actor.kind == ActorKind::System as i32;
-        self.command("CloseTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |_, ch| {
-            let to = allowed(ch, Command::Close)?;
-            ch.ticket.close_time = Some(timestamp(ch.now_us));
-            let tr = ch.record(TicketAction::Close, to, |tr| tr.note = req.note.clone());
-            ch.publish("closed", |t| pb::TicketClosed { ticket: Some(t.clone()), transition: Some(tr), automatic });
-            Ok(())
-        })
-        .await
+        self.command("CloseTicket", &req.ticket_id, Some(req.version), cause, &req.request_id, async |_, ch| close_in(ch, &req.note))
+            .await
     }
 
     pub async fn reopen_ticket(&self, req: ReopenTicketRequest, cause: Cause) -> Result<Ticket> {
@@ -453,6 +446,16 @@ impl Dispatch {
             .find(|s| !s.is_empty())
             .unwrap_or_default())
     }
+}
+
+/// Signs a resolved ticket off (automatically when dispatch itself is the actor).
+pub(super) fn close_in(ch: &mut Change, note: &str) -> Result<()> {
+    let to = allowed(ch, Command::Close)?;
+    let automatic = ch.cause.actor.kind == ActorKind::System as i32;
+    ch.ticket.close_time = Some(timestamp(ch.now_us));
+    let tr = ch.record(TicketAction::Close, to, |tr| tr.note = note.to_owned());
+    ch.publish("closed", |t| pb::TicketClosed { ticket: Some(t.clone()), transition: Some(tr), automatic });
+    Ok(())
 }
 
 /// The canonical name of a gRPC code, as BulkReassignResult.error_code carries it.

@@ -53,6 +53,19 @@ impl Dispatch {
         }
     }
 
+    /// Closes the resolved ticket of a report the resident rated as satisfied (4 or 5 stars).
+    pub async fn close_for_rating(&self, txn: &DatabaseTransaction, ticket_id: &str, rating: i32) -> Result<Vec<OutgoingEvent>> {
+        let row = ticket::Entity::find_by_id(ticket_id.to_owned()).one(txn).await?;
+        let Some(row) = row.filter(|r| rating >= 4 && r.state == TicketState::Resolved as i32) else {
+            return Ok(Vec::new());
+        };
+        let mut ch = Change::of(&row, None, super::system("auto-close"), flywheel_runtime::db::now_micros())?;
+        super::commands::close_in(&mut ch, &format!("the resident rated the fix {rating} of 5"))?;
+        let (_, events) = ch.commit(txn).await?;
+        self.ticket_changed();
+        Ok(events)
+    }
+
     /// Reopens the ticket of a report the resident is not satisfied with; a ticket already back
     /// in work is left alone, so a repeated request reopens once.
     pub async fn reopen_for_report(&self, txn: &DatabaseTransaction, ticket_id: &str, report_id: &str, note: &str) -> Result<Vec<OutgoingEvent>> {
