@@ -8,24 +8,11 @@ use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-/// Metadata naming the caller, until calls carry verified credentials: `x-actor-kind`
-/// (`staff`, `crew_member`, `service`), `x-actor-id`, `x-actor-name`, `x-actor-crew-id`.
-fn cause<T>(r: &Request<T>, request_id: &str) -> Cause {
-    let get = |k: &str| r.metadata().get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().chars().take(128).collect::<String>();
-    let kind = match get("x-actor-kind").as_str() {
-        "crew_member" => ActorKind::CrewMember,
-        "service" => ActorKind::Service,
-        _ => ActorKind::Staff,
-    };
-    let id = get("x-actor-id");
-    Cause {
-        actor: Actor {
-            kind: kind as i32,
-            id: if id.is_empty() { "anonymous".into() } else { id },
-            display_name: get("x-actor-name"),
-            crew_id: if kind == ActorKind::CrewMember { get("x-actor-crew-id") } else { String::new() },
-        },
-        request_id: request_id.to_owned(),
+impl DispatchApi {
+    /// Who makes the call and under which request id.
+    fn cause<T>(&self, r: &Request<T>, request_id: &str) -> Result<Cause, Status> {
+        let actor = crate::caller::actor(r.metadata(), self.require_identity)?;
+        Ok(Cause { actor, request_id: request_id.to_owned() })
     }
 }
 
@@ -35,19 +22,20 @@ fn reply<T>(result: flywheel_runtime::Result<T>) -> Result<Response<T>, Status> 
 
 pub struct DispatchApi {
     dispatch: Dispatch,
+    require_identity: bool,
     /// Stops the background loops when the server is dropped.
     _tasks: Arc<crate::Tasks>,
 }
 
 impl DispatchApi {
-    pub fn new(dispatch: Dispatch, tasks: crate::Tasks) -> Self {
-        Self { dispatch, _tasks: Arc::new(tasks) }
+    pub fn new(dispatch: Dispatch, tasks: crate::Tasks, require_identity: bool) -> Self {
+        Self { dispatch, require_identity, _tasks: Arc::new(tasks) }
     }
 }
 
 macro_rules! command {
     ($self:ident, $r:ident, $method:ident) => {{
-        let c = cause(&$r, &$r.get_ref().request_id);
+        let c = $self.cause(&$r, &$r.get_ref().request_id)?;
         reply($self.dispatch.$method($r.into_inner(), c).await)
     }};
 }
@@ -55,44 +43,51 @@ macro_rules! command {
 #[tonic::async_trait]
 impl DispatchService for DispatchApi {
     async fn create_crew(&self, r: Request<CreateCrewRequest>) -> Result<Response<Crew>, Status> {
-        let (corr, c) = (correlation_id(&r), cause(&r, &r.get_ref().request_id));
+        let (corr, c) = (correlation_id(&r), self.cause(&r, &r.get_ref().request_id)?);
         reply(self.dispatch.create_crew(r.into_inner(), c, &corr).await)
     }
 
     async fn get_crew(&self, r: Request<GetCrewRequest>) -> Result<Response<Crew>, Status> {
+        self.cause(&r, "")?;
         reply(self.dispatch.get_crew(&r.into_inner().id).await)
     }
 
     async fn list_crews(&self, r: Request<ListCrewsRequest>) -> Result<Response<ListCrewsResponse>, Status> {
+        self.cause(&r, "")?;
         let page = self.dispatch.list_crews(r.into_inner()).await?;
         Ok(Response::new(ListCrewsResponse { crews: page.items, next_page_token: page.next_page_token }))
     }
 
     async fn update_crew(&self, r: Request<UpdateCrewRequest>) -> Result<Response<Crew>, Status> {
+        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.update_crew(r.into_inner(), &corr).await)
     }
 
     async fn deactivate_crew(&self, r: Request<DeactivateCrewRequest>) -> Result<Response<Crew>, Status> {
+        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.deactivate_crew(r.into_inner(), &corr).await)
     }
 
     async fn activate_crew(&self, r: Request<ActivateCrewRequest>) -> Result<Response<Crew>, Status> {
+        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.activate_crew(r.into_inner(), &corr).await)
     }
 
     async fn create_ticket(&self, r: Request<CreateTicketRequest>) -> Result<Response<Ticket>, Status> {
-        let (corr, c) = (correlation_id(&r), cause(&r, &r.get_ref().request_id));
+        let (corr, c) = (correlation_id(&r), self.cause(&r, &r.get_ref().request_id)?);
         reply(self.dispatch.create_ticket(r.into_inner(), c, &corr).await)
     }
 
     async fn get_ticket(&self, r: Request<GetTicketRequest>) -> Result<Response<Ticket>, Status> {
+        self.cause(&r, "")?;
         reply(self.dispatch.get_ticket(r.into_inner()).await)
     }
 
     async fn list_tickets(&self, r: Request<ListTicketsRequest>) -> Result<Response<ListTicketsResponse>, Status> {
+        self.cause(&r, "")?;
         let page = self.dispatch.list_tickets(r.into_inner()).await?;
         Ok(Response::new(ListTicketsResponse { tickets: page.items, next_page_token: page.next_page_token }))
     }
@@ -156,26 +151,30 @@ impl DispatchService for DispatchApi {
     type WatchTicketsStream = ReceiverStream<Result<WatchTicketsResponse, Status>>;
 
     async fn watch_tickets(&self, r: Request<WatchTicketsRequest>) -> Result<Response<Self::WatchTicketsStream>, Status> {
-        let watcher = cause(&r, "").actor;
+        let watcher = self.cause(&r, "")?.actor;
         let feed = self.dispatch.watch_tickets(r.into_inner(), &watcher).await?;
         Ok(Response::new(ReceiverStream::new(feed)))
     }
 
     async fn create_work_plan(&self, r: Request<CreateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
+        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.create_work_plan(r.into_inner(), &corr).await)
     }
 
     async fn get_work_plan(&self, r: Request<GetWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
+        self.cause(&r, "")?;
         reply(self.dispatch.get_work_plan(&r.into_inner().id).await)
     }
 
     async fn list_work_plans(&self, r: Request<ListWorkPlansRequest>) -> Result<Response<ListWorkPlansResponse>, Status> {
+        self.cause(&r, "")?;
         let page = self.dispatch.list_work_plans(r.into_inner()).await?;
         Ok(Response::new(ListWorkPlansResponse { plans: page.items, next_page_token: page.next_page_token }))
     }
 
     async fn update_work_plan(&self, r: Request<UpdateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
+        self.cause(&r, "")?;
         reply(self.dispatch.update_work_plan(r.into_inner()).await)
     }
 }

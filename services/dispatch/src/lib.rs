@@ -2,6 +2,7 @@
 //! escalation, the live ticket feed and recurring work plans.
 
 pub mod app;
+pub mod caller;
 pub mod consumers;
 pub mod convert;
 pub mod domain;
@@ -34,6 +35,7 @@ impl Drop for Tasks {
 
 /// Builds dispatch: storage, consumers, schedulers and both listeners, ready to run.
 pub async fn build(config: Config) -> anyhow::Result<BoundService> {
+    let require_identity = caller::require_identity()?;
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
     let dispatch = app::Dispatch::new(Writer::new(host.db.clone(), host.outbox.clone()));
     host.consume(consumers::registry_spec(&host.config), Arc::new(consumers::RegistryReplica { dispatch: dispatch.clone() }));
@@ -43,7 +45,7 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
         tokio::spawn(dispatch.clone().run_retry()),
         tokio::spawn(dispatch.clone().run_plans()),
     ]);
-    let api = DispatchServiceServer::new(grpc::DispatchApi::new(dispatch, tasks));
+    let api = DispatchServiceServer::new(grpc::DispatchApi::new(dispatch, tasks, require_identity));
     host.bind(Surface {
         routes: Routes::new(api),
         service_names: vec!["flywheel.dispatch.v1.DispatchService"],

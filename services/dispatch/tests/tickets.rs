@@ -242,9 +242,8 @@ async fn lists_filter_and_page() {
 
 fn as_member<T>(message: T, crew: &Crew, member: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
-    r.metadata_mut().insert("x-actor-kind", "crew_member".parse().unwrap());
-    r.metadata_mut().insert("x-actor-id", member.parse().unwrap());
-    r.metadata_mut().insert("x-actor-crew-id", crew.id.parse().unwrap());
+    r.metadata_mut().insert("x-flywheel-crew-member-id", member.parse().unwrap());
+    r.metadata_mut().insert("x-flywheel-crew-id", crew.id.parse().unwrap());
     r
 }
 
