@@ -6,7 +6,7 @@ pub mod tickets;
 use crate::domain::kpi::Facts;
 use crate::domain::time::Span;
 use entities::*;
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
     QuerySelect, Set,
@@ -65,7 +65,10 @@ pub struct HourFacts {
     pub facts: Facts,
 }
 
-/// Adds a contribution to one hour row (creating it when new).
+/// Adds a contribution to one hour row (creating it when new). The consumers of the three
+/// streams run concurrently and may add to the same row: the row is created with
+/// insert-or-ignore and then read under a row lock (`FOR UPDATE` on PostgreSQL; SQLite's write
+/// transactions are serial), so no contribution is lost.
 pub async fn add_facts(
     db: &impl ConnectionTrait,
     hour_us: i64,
@@ -74,35 +77,42 @@ pub async fn add_facts(
     backlog_delta: i64,
     facts: &Facts,
 ) -> Result<(), DbErr> {
-    let key = (hour_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective);
     let encode = |f: &Facts| serde_json::to_string(f).map_err(|e| DbErr::Custom(e.to_string()));
-    match kpi_hour::Entity::find_by_id(key).one(db).await? {
-        Some(row) => {
-            let mut merged: Facts = serde_json::from_str(&row.facts).map_err(|e| DbErr::Custom(e.to_string()))?;
-            merged.merge(facts);
-            let delta = row.backlog_delta + backlog_delta;
-            let mut active = row.into_active_model();
-            active.facts = Set(encode(&merged)?);
-            active.backlog_delta = Set(delta);
-            active.region_path = Set(region_path.to_owned());
-            active.update(db).await?;
-        }
-        None => {
-            kpi_hour::ActiveModel {
-                hour_us: Set(hour_us),
-                site_id: Set(cell.site_id.clone()),
-                category_id: Set(cell.category_id.clone()),
-                dimension: Set(cell.dimension),
-                perspective: Set(cell.perspective),
-                region_path: Set(region_path.to_owned()),
-                backlog_delta: Set(backlog_delta),
-                facts: Set(encode(facts)?),
-            }
-            .insert(db)
-            .await?;
-        }
-    }
-    Ok(())
+    let empty = kpi_hour::ActiveModel {
+        hour_us: Set(hour_us),
+        site_id: Set(cell.site_id.clone()),
+        category_id: Set(cell.category_id.clone()),
+        dimension: Set(cell.dimension),
+        perspective: Set(cell.perspective),
+        region_path: Set(region_path.to_owned()),
+        backlog_delta: Set(0),
+        facts: Set(encode(&Facts::default())?),
+    };
+    let key = [
+        kpi_hour::Column::HourUs,
+        kpi_hour::Column::SiteId,
+        kpi_hour::Column::CategoryId,
+        kpi_hour::Column::Dimension,
+        kpi_hour::Column::Perspective,
+    ];
+    kpi_hour::Entity::insert(empty)
+        .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    let id = (hour_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective);
+    let row = kpi_hour::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("kpi_hour row just ensured".into()))?;
+    let mut merged: Facts = serde_json::from_str(&row.facts).map_err(|e| DbErr::Custom(e.to_string()))?;
+    merged.merge(facts);
+    let delta = row.backlog_delta + backlog_delta;
+    let mut active = row.into_active_model();
+    active.facts = Set(encode(&merged)?);
+    active.backlog_delta = Set(delta);
+    active.region_path = Set(region_path.to_owned());
+    active.update(db).await.map(drop)
 }
 
 /// Every hour row in `span` that the filter matches, oldest first.

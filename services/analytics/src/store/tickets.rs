@@ -16,26 +16,31 @@ pub struct Milestones {
     pub resolved: Option<(i64, i64, bool)>,
 }
 
-/// Stores a ticket snapshot unless a newer one is stored; keeps the first acknowledgement and
-/// takes the latest resolution.
+/// Stores what a ticket event says, in any order of arrival (a redelivery after a failed
+/// attempt may overtake later events): the snapshot only when it is not older than the stored
+/// one; the creation and the first acknowledgement as the earliest seen; the resolution as the
+/// latest seen.
 pub async fn record(db: &impl ConnectionTrait, mut row: ticket::Model, m: Milestones) -> Result<(), DbErr> {
     let old = ticket::Entity::find_by_id(row.id.clone()).one(db).await?;
-    if old.as_ref().is_some_and(|o| o.version > row.version) {
-        return Ok(());
-    }
     if let Some(o) = &old {
-        row.create_us = o.create_us;
-        row.first_acknowledge_us = o.first_acknowledge_us;
-        row.time_to_acknowledge_us = o.time_to_acknowledge_us;
-        row.resolve_us = o.resolve_us;
-        row.time_to_resolve_us = o.time_to_resolve_us;
-        row.resolved_within_sla = o.resolved_within_sla;
+        if o.version > row.version {
+            let snapshot = row.clone();
+            row = o.clone();
+            row.create_us = row.create_us.min(snapshot.create_us);
+        } else {
+            row.create_us = row.create_us.min(o.create_us);
+            row.first_acknowledge_us = o.first_acknowledge_us;
+            row.time_to_acknowledge_us = o.time_to_acknowledge_us;
+            row.resolve_us = o.resolve_us;
+            row.time_to_resolve_us = o.time_to_resolve_us;
+            row.resolved_within_sla = o.resolved_within_sla;
+        }
     }
-    if let (None, Some((at, ack))) = (row.first_acknowledge_us, m.acknowledged) {
+    if let Some((at, ack)) = m.acknowledged.filter(|(at, _)| row.first_acknowledge_us.is_none_or(|first| *at < first)) {
         row.first_acknowledge_us = Some(at);
         row.time_to_acknowledge_us = Some(ack);
     }
-    if let Some((at, ttr, within)) = m.resolved {
+    if let Some((at, ttr, within)) = m.resolved.filter(|(at, _, _)| row.resolve_us.is_none_or(|latest| *at > latest)) {
         row.resolve_us = Some(at);
         row.time_to_resolve_us = Some(ttr);
         row.resolved_within_sla = Some(within);
