@@ -237,6 +237,13 @@ async fn export(h: &mut Harness, request: pb::ExportCsvRequest) -> Result<Vec<pb
     Ok(chunks)
 }
 
+/// The lines of a whole export.
+async fn export_lines(h: &mut Harness, request: pb::ExportCsvRequest) -> Vec<String> {
+    let chunks = export(h, request).await.unwrap();
+    let text = String::from_utf8(chunks.iter().flat_map(|c| c.data.clone()).collect()).unwrap();
+    text.split_terminator("\r\n").map(str::to_owned).collect()
+}
+
 #[tokio::test]
 async fn csv_exports_resume_after_any_chunk() {
     let (mut h, _w) = told().await;
@@ -276,8 +283,7 @@ async fn the_tickets_export_lists_each_ticket_opened() {
         time_range: range(us("2025-03-01T00:00:00Z"), us("2025-03-02T00:00:00Z")),
         ..Default::default()
     };
-    let chunks = export(&mut h, request).await.unwrap();
-    let text = String::from_utf8(chunks.iter().flat_map(|c| c.data.clone()).collect()).unwrap();
+    let lines = export_lines(&mut h, request).await;
     let path = "r-gz/r-haizhu/r-chigang";
     let want = [
         "ticket_id,site_id,region_path,category_id,dimension,perspective,priority,origin_kind,report_id,state,create_time,\
@@ -293,7 +299,7 @@ async fn the_tickets_export_lists_each_ticket_opened() {
              2025-03-01T14:00:00+08:00,1800.000,18000.000,false,0,0,,"
         ),
     ];
-    assert_eq!(text.split_terminator("\r\n").collect::<Vec<_>>(), want);
+    assert_eq!(lines, want);
 }
 
 #[tokio::test]
@@ -370,9 +376,8 @@ async fn ticket_rows_are_the_same_whatever_the_arrival_order() {
         time_zone: "UTC".into(),
         ..Default::default()
     };
-    let chunks = export(&mut h, request).await.unwrap();
-    let text = String::from_utf8(chunks.iter().flat_map(|c| c.data.clone()).collect()).unwrap();
-    let row = text.split_terminator("\r\n").nth(1).unwrap();
+    let lines = export_lines(&mut h, request).await;
+    let row = &lines[1];
     // Created at 01:10, first acknowledged at 01:20 (10 min), latest resolution at 06:00.
     assert!(
         row.contains(",2025-03-01T01:10:00+00:00,2025-03-01T01:20:00+00:00,2025-03-01T06:00:00+00:00,600.000,14400.000,false,"),
