@@ -16,9 +16,6 @@ use sea_orm::{
 use std::io::Write;
 use std::time::Duration;
 
-/// What a rebuild did, per stream: (stream, events applied, events skipped as duplicates).
-pub type Report = Vec<(String, u64, u64)>;
-
 /// `flywheel-analytics rebuild`: the configured database and NATS, progress on stdout.
 pub fn main() -> std::process::ExitCode {
     let config = match flywheel_runtime::Config::from_env(crate::SERVICE) {
@@ -41,16 +38,16 @@ pub fn main() -> std::process::ExitCode {
 }
 
 /// Connects as the service would and rebuilds, writing progress lines to `out`.
-pub async fn run(config: &flywheel_runtime::Config, out: &mut (impl Write + Send)) -> anyhow::Result<Report> {
+pub async fn run(config: &flywheel_runtime::Config, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
     let db = flywheel_runtime::db::connect_and_migrate::<crate::migration::Migrator>(&config.database_url).await?;
     let js = jetstream::new(async_nats::connect(config.nats_url.as_str()).await?);
     flywheel_runtime::events::streams::ensure_all(&js).await?;
-    let report = rebuild(&db, &js, out).await;
+    let result = rebuild(&db, &js, out).await;
     db.close().await?;
-    report
+    result
 }
 
-pub async fn rebuild(db: &DatabaseConnection, js: &jetstream::Context, out: &mut (impl Write + Send)) -> anyhow::Result<Report> {
+pub async fn rebuild(db: &DatabaseConnection, js: &jetstream::Context, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
     store::set_meta(db, store::META_REBUILD_STARTED, Some(now_micros())).await?;
     let result = replay_all(db, js, out).await;
     if result.is_err() {
@@ -59,19 +56,17 @@ pub async fn rebuild(db: &DatabaseConnection, js: &jetstream::Context, out: &mut
     result
 }
 
-async fn replay_all(db: &DatabaseConnection, js: &jetstream::Context, out: &mut (impl Write + Send)) -> anyhow::Result<Report> {
+async fn replay_all(db: &DatabaseConnection, js: &jetstream::Context, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
     let txn = begin_write(db).await?;
     store::clear_projections(&txn).await?;
     inbox::Entity::delete_many().filter(inbox::Column::Consumer.eq(crate::CONSUMER)).exec(&txn).await?;
-    let mut report = Vec::new();
     for stream in crate::STREAMS {
-        let (applied, skipped) = replay(&txn, js, stream, out).await?;
-        report.push((stream.to_owned(), applied, skipped));
+        replay(&txn, js, stream, out).await?;
     }
     store::set_meta(&txn, store::META_REBUILD_STARTED, None).await?;
     txn.commit().await?;
     writeln!(out, "rebuild committed")?;
-    Ok(report)
+    Ok(())
 }
 
 /// Replays one stream from its first message to the last one present when the replay began.
@@ -80,13 +75,13 @@ async fn replay(
     js: &jetstream::Context,
     stream_name: &str,
     out: &mut (impl Write + Send),
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<()> {
     let mut stream = js.get_stream(stream_name).await?;
     let last = stream.info().await?.state.last_sequence;
     writeln!(out, "{stream_name}: replaying {last} messages")?;
     let (mut applied, mut skipped) = (0u64, 0u64);
     if last == 0 {
-        return Ok((0, 0));
+        return Ok(());
     }
     let consumer = stream
         .create_consumer(pull::OrderedConfig { deliver_policy: DeliverPolicy::All, ..Default::default() })
@@ -108,7 +103,7 @@ async fn replay(
             writeln!(out, "{stream_name}: {sequence}/{last} ({applied} applied, {skipped} skipped)")?;
         }
         if sequence >= last {
-            return Ok((applied, skipped));
+            return Ok(());
         }
     }
 }

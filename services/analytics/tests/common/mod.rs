@@ -40,10 +40,6 @@ impl Harness {
         Self { nats, db, service: Some(service), client, js }
     }
 
-    pub fn config(&self) -> flywheel_runtime::Config {
-        flywheel_testing::config(flywheel_analytics::SERVICE, &self.db.url(), &self.nats.url())
-    }
-
     /// Stops the service (its database and the streams stay).
     pub async fn stop(&mut self) {
         if let Some(s) = self.service.take() {
