@@ -71,6 +71,17 @@ async fn a_reconnecting_watcher_misses_nothing_and_sees_nothing_twice() {
     h.client.resume_ticket(ResumeTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() }).await.unwrap();
     let (live, _) = changes(&mut stream, 1).await;
     assert_eq!(live, [expect(6, A::Resume)]);
+
+    // A stopping server ends the feed with UNAVAILABLE: the client reconnects elsewhere.
+    h.service.take().unwrap().stop().await.unwrap();
+    let end = loop {
+        match tokio::time::timeout(WAIT, stream.message()).await.expect("the feed ends in time") {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the feed ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(end.code(), Code::Unavailable);
 }
 
 #[tokio::test]

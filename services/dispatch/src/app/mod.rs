@@ -50,6 +50,13 @@ impl Dispatch {
         &self.writer.db
     }
 
+    /// Whether the process is stopping: the host closes the database last, after the calls and
+    /// consumers, so background loops and live feeds end when they find it closed.
+    async fn stopping(&self) -> bool {
+        use sea_orm::{ConnAcquireErr, DbErr};
+        matches!(self.db().ping().await, Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)))
+    }
+
     /// Tells the background loops that tickets changed.
     fn ticket_changed(&self) {
         self.changes.notify_waiters();

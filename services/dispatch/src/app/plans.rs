@@ -235,6 +235,9 @@ impl Dispatch {
     pub async fn run_plans(self) {
         loop {
             if let Err(e) = self.create_due_occurrences().await {
+                if self.stopping().await {
+                    return;
+                }
                 tracing::warn!(error = %e, "plan scheduler pass failed");
             }
             tokio::select! {

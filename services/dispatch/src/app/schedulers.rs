@@ -29,6 +29,7 @@ impl Dispatch {
         loop {
             let next = match self.fire_due_marks().await {
                 Ok(next) => next,
+                Err(_) if self.stopping().await => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "SLA scheduler pass failed");
                     None
@@ -163,6 +164,9 @@ impl Dispatch {
                 _ = self.retry.notified() => {}
             }
             if let Err(e) = self.retry_unassignable().await {
+                if self.stopping().await {
+                    return;
+                }
                 tracing::warn!(error = %e, "retry of unassignable tickets failed");
             }
         }

@@ -163,6 +163,11 @@ impl Tail {
             match read {
                 Ok(true) => continue,
                 Ok(false) => {}
+                Err(_) if self.dispatch.stopping().await => {
+                    let gone = tonic::Status::unavailable("dispatch is shutting down; reconnect with the last cursor");
+                    let _ = self.tx.send(Err(gone)).await;
+                    return Err(Gone);
+                }
                 Err(e) => tracing::warn!(error = %e, "watch feed read failed; retrying"),
             }
             if self.last_sent.elapsed() >= HEARTBEAT {
