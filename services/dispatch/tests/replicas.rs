@@ -99,3 +99,35 @@ async fn list_all(c: &mut Client) -> Vec<Ticket> {
         token = page.next_page_token;
     }
 }
+
+#[tokio::test]
+async fn two_replicas_fire_each_sla_mark_once() {
+    const TICKETS: usize = 30;
+    let mut h = Harness::start().await;
+    let (_second, mut other) = start(&h.db, &h.nats).await;
+    // Resolve within 3 s: warnings at 1.5 s and 2.25 s, the breach at 3 s; both replicas watch.
+    let d = district(&h, (HOUR, Duration::from_secs(3))).await;
+    create_crew(&mut h.client, crew("only", &[], &[&d.city], 1000)).await;
+    let mut ids = Vec::new();
+    for i in 0..TICKETS {
+        let client = if i % 2 == 0 { &mut h.client } else { &mut other };
+        ids.push(create_ticket(client, ticket(&d.tower.id, &d.lights.id)).await.id);
+    }
+    for id in &ids {
+        let t = until(&h.client, id, |t| t.history.iter().any(|e| e.action == TicketAction::Escalate as i32)).await;
+        let count = |a: TicketAction| t.history.iter().filter(|e| e.action == a as i32).count();
+        assert_eq!((count(TicketAction::SlaWarning), count(TicketAction::SlaBreach), count(TicketAction::Escalate)), (2, 1, 1), "ticket {id}");
+    }
+    let breaches = flywheel_testing::eventually(WAIT, || async {
+        let b: Vec<String> = dispatch_events(&h.js().await)
+            .await
+            .into_iter()
+            .filter(|(s, _, _)| s == "flywheel.dispatch.ticket.sla_breached")
+            .map(|(_, agg, _)| agg)
+            .collect();
+        (b.len() >= TICKETS).then_some(b)
+    })
+    .await;
+    let unique: std::collections::HashSet<_> = breaches.iter().collect();
+    assert_eq!((breaches.len(), unique.len()), (TICKETS, TICKETS), "one breach event per ticket");
+}
