@@ -58,14 +58,14 @@ async fn crews_are_listed_by_coverage_skill_member_and_activity() {
     let electric = list(ListCrewsRequest { covers_site_id: d.tower.id.clone(), skills: vec!["electrical".into()], ..Default::default() }).await;
     assert_eq!(ids(electric.crews), [street.id.clone(), district_wide.id.clone()]);
     let inactive = list(ListCrewsRequest { active: Some(false), ..Default::default() }).await;
-    assert_eq!(ids(inactive.crews), [wetland.id.clone()]);
+    assert_eq!(ids(inactive.crews), vec![wetland.id.clone()]);
     let member = list(ListCrewsRequest { member_id: "district-lead".into(), ..Default::default() }).await;
-    assert_eq!(ids(member.crews), [district_wide.id.clone()]);
+    assert_eq!(ids(member.crews), vec![district_wide.id.clone()]);
 
     let first = list(ListCrewsRequest { page_size: 3, ..Default::default() }).await;
     assert_eq!(first.crews.len(), 3);
     let rest = list(ListCrewsRequest { page_size: 3, page_token: first.next_page_token.clone(), ..Default::default() }).await;
-    assert_eq!(ids(rest.crews), [cleaners.id.clone()]);
+    assert_eq!(ids(rest.crews), vec![cleaners.id.clone()]);
     assert!(rest.next_page_token.is_empty());
     let mut c = h.client.clone();
     let wrong = c.list_crews(ListCrewsRequest { page_token: first.next_page_token, active: Some(true), ..Default::default() }).await.unwrap_err();

@@ -39,7 +39,7 @@ async fn warnings_and_breaches_fire_once_across_restarts_and_escalate() {
     assert_eq!(count(&t2, TicketAction::SlaBreach), 2);
     assert_eq!(count(&t2, TicketAction::Escalate), 2);
     assert_eq!(t2.priority, 1);
-    let sla = t2.sla.clone().unwrap();
+    let sla = t2.sla.unwrap();
     assert!(sla.acknowledge_breached && sla.resolve_breached && sla.warning_50_fired && sla.warning_75_fired);
     assert_eq!(sla.stage, SlaStage::Breached as i32);
     assert_eq!(t2.history.len(), t.history.len(), "nothing fired again after the restart");
@@ -76,7 +76,7 @@ async fn a_hold_pauses_the_resolve_clock() {
     let due_before = micros(held.sla.as_ref().unwrap().resolve_due_time.as_ref().unwrap());
     let resume = ResumeTicketRequest { ticket_id: t.id.clone(), version: held.version, ..Default::default() };
     let resumed = c.resume_ticket(resume).await.unwrap().into_inner();
-    let sla = resumed.sla.clone().unwrap();
+    let sla = resumed.sla.unwrap();
     let paused = sla.paused_duration.unwrap();
     let paused_us = paused.seconds * 1_000_000 + i64::from(paused.nanos) / 1000;
     assert!(paused_us > 0);

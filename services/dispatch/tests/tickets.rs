@@ -293,7 +293,7 @@ async fn a_deactivated_crew_hands_its_waiting_work_to_others() {
     })
     .await;
     let msg = <CrewDeactivated as prost::Message>::decode(deactivated.2).unwrap();
-    assert_eq!(msg.redispatched_ticket_ids, [t1.id.clone()]);
+    assert_eq!(msg.redispatched_ticket_ids, vec![t1.id.clone()]);
     assert_eq!(msg.reason, "ill");
     let a = h.client.activate_crew(ActivateCrewRequest { id: a.id.clone(), version: a.version, ..Default::default() }).await.unwrap().into_inner();
     assert!(a.active && a.version == 3);

@@ -38,7 +38,7 @@ impl Dispatch {
         let candidates = candidates(txn, covering, ch.now_us).await?;
         let mut excluded = excluded.to_vec();
         excluded.extend(t.declined_crew_ids.iter().cloned());
-        let location = t.location.clone().unwrap_or_default();
+        let location = t.location.unwrap_or_default();
         let need = Need { skills: &skills, p1: t.priority == Priority::P1 as i32, location: &location, excluded: &excluded, now_us: ch.now_us };
         let decision = scorer::decide(trigger, &need, &candidates);
         match decision.chosen.clone() {

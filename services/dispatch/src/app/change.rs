@@ -121,12 +121,12 @@ impl Change {
     pub async fn commit(mut self, txn: &DatabaseTransaction) -> Result<(Ticket, Vec<OutgoingEvent>)> {
         let t = &mut self.ticket;
         let state = TicketState::try_from(t.state).unwrap_or(TicketState::Unspecified);
-        let sla_clock = t.sla.clone().unwrap_or_default();
+        let sla_clock = t.sla.unwrap_or_default();
         if let Some(s) = t.sla.as_mut() {
             s.stage = sla::stage(s) as i32;
         }
         let next_sla_us = sla::next_mark(&sla_clock, state).map(|(_, at)| at);
-        let cell = t.cell.clone().unwrap_or_default();
+        let cell = t.cell.unwrap_or_default();
         let origin = t.origin.clone().unwrap_or_default();
         let row = ticket::ActiveModel {
             id: Set(t.id.clone()),

@@ -127,7 +127,7 @@ impl Dispatch {
             let tr = ch.record(TicketAction::SlaWarning, state, |tr| tr.sla_warning_percent = percent);
             let now = ch.now_us;
             ch.publish("sla_warning", |t| {
-                let s = t.sla.clone().unwrap_or_default();
+                let s = t.sla.unwrap_or_default();
                 pb::TicketSlaWarning {
                     ticket: Some(t.clone()),
                     transition: Some(tr),

@@ -62,7 +62,7 @@ impl Dispatch {
             cell: category.cell,
             priority,
             title: if req.title.trim().is_empty() { category.name.clone() } else { req.title.trim().to_owned() },
-            location: req.location.clone().or(site.location),
+            location: req.location.or(site.location),
             state: TicketState::New as i32,
             sla: Some(sla::start_cycle(1, now, ack, resolve)),
             correlation_id: corr.to_owned(),
@@ -97,13 +97,11 @@ impl Dispatch {
         let filters = ListTicketsRequest { page_size: 0, page_token: String::new(), ..req.clone() };
         let fp = pagination::fingerprint(&[&format!("{filters:?}")]);
         let (size, after) = paging(req.page_size, &req.page_token, fp)?;
-        if let Some(range) = &req.create_time {
-            if let (Some(s), Some(e)) = (&range.start_time, &range.end_time) {
-                if micros(e) <= micros(s) {
+        if let Some(range) = &req.create_time
+            && let (Some(s), Some(e)) = (&range.start_time, &range.end_time)
+                && micros(e) <= micros(s) {
                     return Err(Error::invalid("create_time", "end_time must be after start_time"));
                 }
-            }
-        }
         let mut q = ticket::Entity::find().filter(filter(&req));
         let key_cols: &[ticket::Column] = match order {
             TicketOrderBy::ResolveDueTimeAsc => &[ticket::Column::ResolveDueUs, ticket::Column::Id],
@@ -160,7 +158,7 @@ impl Dispatch {
                         "description" => t.description = patch.description.clone(),
                         "zone_id" => t.zone_id = patch.zone_id.clone(),
                         "asset_id" => t.asset_id = patch.asset_id.clone(),
-                        "location" => t.location = patch.location.clone().or(site.location.clone()),
+                        "location" => t.location = patch.location.or(site.location),
                         "media_urls" => t.media_urls = patch.media_urls.clone(),
                         "priority" => t.priority = patch.priority,
                         _ => {}

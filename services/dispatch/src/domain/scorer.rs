@@ -104,7 +104,7 @@ fn reason(c: &DispatchFilterCounts) -> UnassignableReason {
 
 /// A human explanation of an unassignable decision.
 pub fn explain(decision: &DispatchDecision) -> String {
-    let c = decision.filter_counts.clone().unwrap_or_default();
+    let c = decision.filter_counts.unwrap_or_default();
     format!(
         "{} active crews cover the site; {} lack a skill, {} are off duty, {} are at capacity, {} are excluded",
         c.covering, c.removed_by_skills, c.removed_by_duty, c.removed_by_capacity, c.removed_as_excluded
@@ -191,7 +191,9 @@ mod tests {
         let off = Candidate { on_shift: false, ..crew("b") };
         let on_call = Candidate { on_shift: false, on_call: true, ..crew("c") };
         let full = Candidate { open_tickets: 4, ..crew("d") };
-        let cases: Vec<(&str, bool, Vec<&str>, Vec<Candidate>, Option<&str>, UnassignableReason)> = vec![
+        /// (name, P1, excluded crews, candidates, chosen, reason)
+        type Case<'a> = (&'a str, bool, Vec<&'a str>, Vec<Candidate>, Option<&'a str>, UnassignableReason);
+        let cases: Vec<Case> = vec![
             ("nobody covers", false, vec![], vec![], None, UnassignableReason::NoCrewCoversSite),
             ("no skill", false, vec![], vec![no_skill.clone()], None, UnassignableReason::NoCrewWithSkills),
             ("off duty", false, vec![], vec![no_skill.clone(), off.clone()], None, UnassignableReason::NoCrewOnDuty),

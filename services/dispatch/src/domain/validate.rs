@@ -94,11 +94,10 @@ pub fn crew(c: &Crew, only: Option<&[String]>) -> Result<()> {
             v.check(ids.iter().all(|i| !i.is_empty() && i.len() <= 64), field, "each must be an id");
         }
     }
-    if has("base_location") {
-        if let Some(p) = &c.base_location {
+    if has("base_location")
+        && let Some(p) = &c.base_location {
             point(&mut v, "crew.base_location", p);
         }
-    }
     if has("capacity") {
         v.check((1..=1000).contains(&c.capacity), "crew.capacity", "must be within 1..1000");
     }
@@ -111,7 +110,7 @@ pub fn crew(c: &Crew, only: Option<&[String]>) -> Result<()> {
             required_enum(&mut v, &format!("crew.shifts[{i}].weekday"), s.weekday, Weekday::try_from(s.weekday).is_ok());
             v.check((0..1440).contains(&s.start_minute_of_day), format!("crew.shifts[{i}].start_minute_of_day"), "must be within 0..1439");
             let len = s.duration.as_ref().map(duration_micros).unwrap_or(0);
-            v.check(len >= MINUTE_US && len <= DAY_US && len % MINUTE_US == 0, format!("crew.shifts[{i}].duration"), "must be whole minutes, 1 minute..24 hours");
+            v.check((MINUTE_US..=DAY_US).contains(&len) && len % MINUTE_US == 0, format!("crew.shifts[{i}].duration"), "must be whole minutes, 1 minute..24 hours");
         }
     }
     if has("on_call_periods") {
@@ -176,11 +175,10 @@ pub fn ticket_fields(v: &mut Violations, t: &Ticket, only: Option<&[String]>) {
     if has("description") {
         required_text(v, "ticket.description", &t.description, 4000);
     }
-    if has("location") {
-        if let Some(p) = &t.location {
+    if has("location")
+        && let Some(p) = &t.location {
             point(v, "ticket.location", p);
         }
-    }
     if has("media_urls") {
         media(v, "ticket.media_urls", &t.media_urls);
     }
