@@ -152,6 +152,15 @@ pub async fn district(h: &Harness, sla: (Duration, Duration)) -> District {
     let lights = category("street-light-out", sla.0, sla.1);
     publish_category(&js, &lights).await;
     await_replica(&h.client, &tower.id, &lights.id).await;
+    // With two replicas the events are split between them and may land in any order.
+    for (site, region) in [(&tower.id, &city.id), (&wetland.id, &district.id), (&tower.id, &street.id)] {
+        eventually(WAIT, || {
+            let mut c = h.client.clone();
+            let probe = WatchTicketsRequest { site_id: site.clone(), region_id: region.clone(), ..Default::default() };
+            async move { c.watch_tickets(probe).await.ok().map(drop) }
+        })
+        .await;
+    }
     District { city: city.id, district: district.id, street: street.id, tower, wetland, lights }
 }
 
@@ -255,7 +264,11 @@ pub fn micros(t: &prost_types::Timestamp) -> i64 {
 
 /// Waits until dispatch's durable consumer on `stream` has acknowledged every event in it.
 pub async fn consumed(js: &jetstream::Context, stream: &str) {
-    eventually(WAIT, || async {
+    consumed_within(js, stream, WAIT).await
+}
+
+pub async fn consumed_within(js: &jetstream::Context, stream: &str, timeout: Duration) {
+    eventually(timeout, || async {
         let mut s = js.get_stream(stream).await.ok()?;
         let last = s.info().await.ok()?.state.last_sequence;
         let mut c: jetstream::consumer::PullConsumer = s.get_consumer("dispatch").await.ok()?;
