@@ -298,3 +298,52 @@ async fn a_deactivated_crew_hands_its_waiting_work_to_others() {
     let a = h.client.activate_crew(ActivateCrewRequest { id: a.id.clone(), version: a.version, ..Default::default() }).await.unwrap().into_inner();
     assert!(a.active && a.version == 3);
 }
+
+#[tokio::test]
+async fn declines_escalations_and_updates() {
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    let a = create_crew(&mut h.client, crew("a", &[&d.tower.id], &[], 5)).await;
+    let mut b = crew("b", &[&d.tower.id], &[], 5);
+    b.supervisor_crew_id = a.id.clone();
+    let b = create_crew(&mut h.client, b).await;
+    let t = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    assert_eq!(t.crew_id, a.id);
+
+    // Declined by a: dispatched to b; declined by b too: nobody is left.
+    let decline = |t: &Ticket| DeclineTicketRequest { ticket_id: t.id.clone(), version: t.version, reason: DeclineReason::NoCapacity as i32, ..Default::default() };
+    let t = h.client.decline_ticket(decline(&t)).await.unwrap().into_inner();
+    assert_eq!((t.state, t.crew_id.as_str()), (TicketState::Assigned as i32, b.id.as_str()));
+    let t = h.client.decline_ticket(decline(&t)).await.unwrap().into_inner();
+    assert_eq!(t.state, TicketState::New as i32);
+    assert_eq!(t.unassignable_reason, UnassignableReason::AllEligibleCrewsDeclined as i32);
+    assert_eq!(t.declined_crew_ids, [a.id.clone(), b.id.clone()]);
+
+    // A dispatcher raises the priority: P3 -> P2, deadlines recomputed from the cycle start.
+    let before = t.sla.clone().unwrap();
+    let update = UpdateTicketRequest {
+        ticket: Some(Ticket { id: t.id.clone(), version: t.version, priority: 2, title: "Lamp out at the north gate".into(), ..Default::default() }),
+        update_mask: mask(&["priority", "title"]),
+        ..Default::default()
+    };
+    let t = h.client.update_ticket(update.clone()).await.unwrap().into_inner();
+    assert_eq!((t.priority, t.title.as_str()), (2, "Lamp out at the north gate"));
+    assert_eq!(t.sla.as_ref().unwrap().cycle_start_time, before.cycle_start_time);
+    assert_eq!(h.client.update_ticket(update).await.unwrap_err().code(), Code::Aborted);
+    let entry = get(&mut h.client, &t.id).await.history.last().cloned().unwrap();
+    assert_eq!((entry.previous_priority, entry.changed_fields.clone()), (3, vec!["priority".to_owned(), "title".to_owned()]));
+
+    // Manual escalation: P2 -> P1 and the supervisor of a covering crew is told.
+    let escalate = EscalateTicketRequest { ticket_id: t.id.clone(), version: t.version, note: "VIP visit tomorrow".into(), ..Default::default() };
+    let t = h.client.escalate_ticket(escalate).await.unwrap().into_inner();
+    assert_eq!((t.priority, t.escalation_level), (1, 1));
+    let js = h.js().await;
+    let events = ticket_events(&js, &t.id, |e| e.len() >= 9).await;
+    assert_eq!(
+        events,
+        ["created", "assigned", "declined", "assigned", "declined", "marked_unassignable", "updated", "escalated", "marked_unassignable"]
+    );
+    let escalated = dispatch_events(&js).await.into_iter().find(|(s, _, _)| s.ends_with(".escalated")).unwrap();
+    let msg = <TicketEscalated as prost::Message>::decode(escalated.2).unwrap();
+    assert_eq!((msg.supervisor_crew_id.as_str(), msg.redispatched), (a.id.as_str(), true));
+}
