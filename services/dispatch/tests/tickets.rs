@@ -320,7 +320,7 @@ async fn declines_escalations_and_updates() {
     assert_eq!(t.declined_crew_ids, [a.id.clone(), b.id.clone()]);
 
     // A dispatcher raises the priority: P3 -> P2, deadlines recomputed from the cycle start.
-    let before = t.sla.clone().unwrap();
+    let before = t.sla.unwrap();
     let update = UpdateTicketRequest {
         ticket: Some(Ticket { id: t.id.clone(), version: t.version, priority: 2, title: "Lamp out at the north gate".into(), ..Default::default() }),
         update_mask: mask(&["priority", "title"]),

@@ -12,7 +12,7 @@ use flywheel_proto::flywheel::dispatch::v1::{Actor, Ticket, TicketAction, Ticket
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
 use prost::Message;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{DatabaseTransaction, EntityTrait, Set};
 
 /// Who caused a change and under which request.
 #[derive(Clone, Debug)]
@@ -161,15 +161,7 @@ impl Change {
                 Err(e) => return Err(e.into()),
             },
             Some(before) => {
-                let done = ticket::Entity::update_many()
-                    .set(row)
-                    .filter(ticket::Column::Id.eq(&t.id))
-                    .filter(ticket::Column::Version.eq(before.version))
-                    .exec(txn)
-                    .await?;
-                if done.rows_affected != 1 {
-                    return Err(Error::Aborted { kind: "ticket", id: t.id.clone(), current: before.version + 1, expected: before.version });
-                }
+                store::save_versioned(txn, "ticket", &t.id, before.version, row).await?;
             }
         }
         let holder = |t: &Ticket| {

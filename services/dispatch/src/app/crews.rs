@@ -212,15 +212,7 @@ impl Dispatch {
                 };
                 let redispatched = apply(txn, &mut changes, &mut config).await?;
                 changes.body = Set(config_body(&config));
-                let done = crew::Entity::update_many()
-                    .set(changes)
-                    .filter(crew::Column::Id.eq(id))
-                    .filter(crew::Column::Version.eq(expected))
-                    .exec(txn)
-                    .await?;
-                if done.rows_affected != 1 {
-                    return Err(Error::Aborted { kind: "crew", id: id.to_owned(), current: expected + 1, expected });
-                }
+                store::save_versioned(txn, "crew", id, expected, changes).await?;
                 let crew = convert::crew(&store::crew_row(txn, id).await?, now)?;
                 let mut events = redispatched.events;
                 events.push(event(crew.clone(), &redispatched.tickets));

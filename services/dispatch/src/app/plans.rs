@@ -219,16 +219,7 @@ impl Dispatch {
             body: Set(p.encode_to_vec()),
             ..Default::default()
         };
-        let done = work_plan::Entity::update_many()
-            .set(changes)
-            .filter(work_plan::Column::Id.eq(&row.id))
-            .filter(work_plan::Column::Version.eq(row.version))
-            .exec(txn)
-            .await?;
-        if done.rows_affected != 1 {
-            return Err(Error::Aborted { kind: "work plan", id: row.id.clone(), current: row.version + 1, expected: row.version });
-        }
-        Ok(())
+        store::save_versioned(txn, "work plan", &row.id, row.version, changes).await
     }
 
     /// Creates the tickets of due occurrences until the task is aborted.

@@ -81,6 +81,25 @@ pub async fn put_replica(conn: &impl ConnectionTrait, kind: Kind, id: &str, stat
     Ok(())
 }
 
+/// Writes `changes` to the row `id` only if it is still at version `expected`; otherwise ABORTED
+/// (a stale client, or another replica that got there first) and nothing changes.
+pub async fn save_versioned<A>(conn: &impl ConnectionTrait, kind: &'static str, id: &str, expected: i64, changes: A) -> Result<()>
+where
+    A: sea_orm::ActiveModelTrait + Send,
+{
+    let done = <A::Entity as EntityTrait>::update_many()
+        .set(changes)
+        .filter(Expr::col("id").eq(id))
+        .filter(Expr::col("version").eq(expected))
+        .exec(conn)
+        .await?;
+    if done.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(Error::Aborted { kind, id: id.to_owned(), current: expected + 1, expected })
+    }
+}
+
 pub async fn crew_row(conn: &impl ConnectionTrait, id: &str) -> Result<crew::Model> {
     crew::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("crew", id))
 }
