@@ -105,6 +105,12 @@ impl EventHandler for FeedbackIntake {
                 let report = event.decode::<feedback::ReportClassified>()?.report.unwrap_or_default();
                 self.dispatch.ticket_for_report(txn, report, &event.correlation_id).await.map_err(internal)?
             }
+            "flywheel.feedback.report.supported" => {
+                let m = event.decode::<feedback::ReportSupported>()?;
+                let report = m.report.unwrap_or_default();
+                self.dispatch.note_support(txn, &report.id, m.support_count).await.map_err(internal)?;
+                Vec::new()
+            }
             "flywheel.feedback.report.rated" => {
                 let m = event.decode::<feedback::ReportRated>()?;
                 if m.reopen_requested {

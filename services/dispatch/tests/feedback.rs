@@ -60,6 +60,12 @@ async fn a_report_delivered_twice_makes_one_ticket_assigned_once() {
     let events = ticket_events(&js, &t.id, |e| e.len() >= 2).await;
     assert_eq!(events, ["created", "assigned"], "assigned once");
 
+    // "Me too" supports show on the ticket without changing its version.
+    let supported = feedback::ReportSupported { report: Some(r.clone()), support_count: 3, ..Default::default() };
+    publish(&js, "feedback", "flywheel.feedback.report.supported", &r.id, &supported).await;
+    let t = until(&h.client, &t.id, |t| t.support_count == 3).await;
+    assert_eq!(t.version, full.version);
+
     // The resident is not satisfied: the reopen request, delivered twice, reopens once.
     let c = &mut h.client;
     let t = c.accept_ticket(AcceptTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() }).await.unwrap().into_inner();

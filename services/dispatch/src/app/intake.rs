@@ -8,7 +8,7 @@ use flywheel_proto::flywheel::dispatch::v1::{Actor, ActorKind, ReopenReason, Tic
 use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 
 fn feedback() -> Cause {
     Cause { actor: Actor { kind: ActorKind::Service as i32, id: "feedback".into(), ..Default::default() }, request_id: String::new() }
@@ -51,6 +51,21 @@ impl Dispatch {
             Err(Error::AlreadyExists { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Records the report's latest "me too" count on its ticket. Informational: no history entry
+    /// and no new version, so no one's next command is refused for it.
+    pub async fn note_support(&self, txn: &DatabaseTransaction, report_id: &str, support_count: i32) -> Result<()> {
+        let Some(row) = ticket::Entity::find().filter(ticket::Column::ReportId.eq(report_id)).one(txn).await? else {
+            return Ok(());
+        };
+        let mut t: Ticket = crate::store::body(&row.body)?;
+        if t.support_count >= support_count {
+            return Ok(());
+        }
+        t.support_count = support_count;
+        let changes = ticket::ActiveModel { body: Set(prost::Message::encode_to_vec(&t)), ..Default::default() };
+        crate::store::save_versioned(txn, "ticket", &row.id, row.version, changes).await
     }
 
     /// Closes the resolved ticket of a report the resident rated as satisfied (4 or 5 stars).
