@@ -15,10 +15,11 @@ trap cleanup EXIT INT TERM
 nats-server -js -a 127.0.0.1 -p 4222 -m 8222 -sd .run/nats >.run/nats.log 2>&1 &
 pids+=($!)
 
-for service in registry; do
+for service in registry dispatch feedback analytics; do
   DATABASE_URL="sqlite://.run/${service}.db?mode=rwc" ./target/release/flywheel-${service} &
   pids+=($!)
 done
 
-echo "Flywheel is starting: registry gRPC on 127.0.0.1:50051, metrics on http://127.0.0.1:8081/metrics" >&2
+echo "Flywheel is starting: gRPC on 127.0.0.1:50051-50054 (registry, dispatch, feedback, analytics)," \
+  "dashboard on http://127.0.0.1:8084/, Open311 on http://127.0.0.1:8083/open311/v2/" >&2
 wait -n

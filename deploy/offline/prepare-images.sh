@@ -18,7 +18,12 @@ here=deploy/offline
 rebuild_services=false
 [ "${1:-}" = "--services" ] && rebuild_services=true
 
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+# Present already, or pulled from a registry when one is reachable.
+have_image() {
+  docker image inspect "$1" >/dev/null 2>&1 && return 0
+  case "$1" in flywheel/*) return 1 ;; esac
+  timeout 120 docker pull -q "$1" >/dev/null 2>&1
+}
 say() { echo "==> $*" >&2; }
 
 if ! have_image debian:bookworm-slim; then
@@ -58,11 +63,13 @@ if ! have_image postgres:15-bookworm; then
   docker build -q -t postgres:15-bookworm -f "$here/postgres.Dockerfile" "$here" >/dev/null
 fi
 
+built=false
 for service in registry dispatch feedback analytics; do
   if $rebuild_services || ! have_image "flywheel/$service:dev"; then
-    if [ ! -x "target/release/flywheel-$service" ] || $rebuild_services; then
+    if ! $built; then
       say "release build"
       cargo build --release --bins
+      built=true
     fi
     say "building flywheel/$service:dev from target/release/flywheel-$service"
     ctx=$(mktemp -d)

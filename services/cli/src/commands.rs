@@ -2,7 +2,7 @@
 
 use crate::endpoints::Endpoints;
 use crate::show;
-use flywheel_proto::flywheel::analytics::v1::{GetKpisRequest, KpiFilter, Kpis};
+use flywheel_proto::flywheel::analytics::v1::{GetKpisRequest, KpiFilter, Kpis, TimeRange};
 use flywheel_proto::flywheel::common::v1::Priority;
 use flywheel_proto::flywheel::dispatch::v1::{
     GetCrewRequest, GetTicketRequest, ListCrewsRequest, ListTicketsRequest, Ticket, TicketOrigin,
@@ -78,6 +78,9 @@ pub struct KpisArgs {
     /// Only this region (and below).
     #[arg(long)]
     region: Option<String>,
+    /// How many days back from now.
+    #[arg(long, default_value_t = 30)]
+    days: i64,
 }
 
 pub async fn sites(ep: &Endpoints, command: SitesCommand) -> anyhow::Result<()> {
@@ -217,12 +220,23 @@ pub async fn kpis(ep: &Endpoints, args: KpisArgs) -> anyhow::Result<()> {
                 region_ids: args.region.into_iter().collect(),
                 ..Default::default()
             }),
+            time_range: Some(last_days(args.days)),
             ..Default::default()
         })
         .await?
         .into_inner();
     print_kpis(&response.total.unwrap_or_default());
     Ok(())
+}
+
+/// From `days` ago to the end of the current hour (analytics buckets by whole hours).
+fn last_days(days: i64) -> TimeRange {
+    let now = chrono::Utc::now().timestamp();
+    let end = now - now.rem_euclid(3600) + 3600;
+    TimeRange {
+        start_time: Some(prost_types::Timestamp { seconds: end - days.max(1) * 24 * 3600, nanos: 0 }),
+        end_time: Some(prost_types::Timestamp { seconds: end, nanos: 0 }),
+    }
 }
 
 fn print_kpis(k: &Kpis) {

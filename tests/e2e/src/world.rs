@@ -221,3 +221,12 @@ pub async fn each_has_one_ticket(c: &Clients, reports: &[feedback::Report], with
         }).await;
     }
 }
+
+/// The last day up to an hour ahead: a time range that holds everything a test just did.
+pub fn today() -> analytics::TimeRange {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    analytics::TimeRange {
+        start_time: Some(prost_types::Timestamp { seconds: now - 24 * 3600, nanos: 0 }),
+        end_time: Some(prost_types::Timestamp { seconds: now + 3600, nanos: 0 }),
+    }
+}

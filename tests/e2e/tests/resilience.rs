@@ -62,7 +62,7 @@ async fn a_nats_restart_under_load_loses_nothing_acknowledged() {
     let received = eventually(Duration::from_secs(90), "analytics counts every report once", || {
         let mut a = c.analytics.clone();
         async move {
-            let total = a.get_kpis(flywheel_proto::flywheel::analytics::v1::GetKpisRequest::default()).await.ok()?.into_inner().total?;
+            let total = a.get_kpis(flywheel_proto::flywheel::analytics::v1::GetKpisRequest { time_range: Some(today()), ..Default::default() }).await.ok()?.into_inner().total?;
             (total.reports_received >= REPORTS as i64).then_some(total.reports_received)
         }
     })
