@@ -28,7 +28,10 @@ bash deploy/offline/prepare-images.sh --services
 echo "==> integration tests on PostgreSQL" >&2
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 pg=$(docker run -d --rm -e POSTGRES_USER=flywheel -e POSTGRES_PASSWORD=flywheel-test \
-  -p "127.0.0.1:${pg_port}:5432" postgres:15-bookworm)
+  -p "127.0.0.1:${pg_port}:5432" postgres:15-bookworm \
+  postgres -c max_connections=400 -c authentication_timeout=5s)
+# (A test that ends while its service is still opening a connection leaves a backend waiting in
+# authentication; dropping that test's database waits for it, so keep the wait short.)
 trap 'docker rm -f "$pg" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 60); do
   docker exec "$pg" pg_isready -q -U flywheel && break

@@ -198,9 +198,11 @@ async fn consume(
                 .increment(1);
                 message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
             }
-            Err(HandlerError::Transient(err)) if delivered < spec.max_deliver => {
+            // While the database itself is unreachable the event is not at fault: it waits, however
+            // many deliveries that takes, instead of being dead-lettered.
+            Err(HandlerError::Transient(err)) if delivered < spec.max_deliver || !database_answers(db).await => {
                 tracing::warn!(consumer = %spec.durable, event = %event.id, delivered, error = %err, "event failed; will retry");
-                let delay = Duration::from_millis(200 * 2u64.pow(delivered.min(8) as u32));
+                let delay = Duration::from_millis(200 * 2u64.pow(delivered.min(8) as u32)).min(MAX_RETRY_DELAY);
                 message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| anyhow::anyhow!(e))?;
             }
             Err(err) => {
@@ -211,6 +213,12 @@ async fn consume(
             }
         }
     }
+}
+
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+async fn database_answers(db: &DatabaseConnection) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), db.ping()).await.is_ok_and(|r| r.is_ok())
 }
 
 /// Parks a message on the consumer's dead-letter subject with the original headers and the error.
