@@ -31,8 +31,14 @@ pub fn feedback_spec(config: &Config) -> ConsumerSpec {
 
 fn internal(e: Error) -> HandlerError {
     match e {
-        // The replica may still lag behind the registry's events: try again later.
-        Error::NotFound { .. } | Error::Unavailable(_) | Error::Internal(_) => HandlerError::Transient(e.into()),
+        // The replica may still lag behind the registry's events, or another replica changed the
+        // same rows first (a stale version, a ticket it created a moment ago): try again later,
+        // when the inbox or the fresh state decides.
+        Error::NotFound { .. }
+        | Error::Aborted { .. }
+        | Error::AlreadyExists { .. }
+        | Error::Unavailable(_)
+        | Error::Internal(_) => HandlerError::Transient(e.into()),
         other => HandlerError::Permanent(other.into()),
     }
 }
