@@ -3,6 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
+use flywheel_runtime::migrations::index;
 
 pub struct Migrator;
 
@@ -21,18 +22,6 @@ impl MigrationName for CreateDispatch {
     fn name(&self) -> &str {
         "m0200_dispatch"
     }
-}
-
-fn index(name: &str, table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(table).if_not_exists();
-    for c in cols {
-        i.col(*c);
-    }
-    if unique {
-        i.unique();
-    }
-    i.to_owned()
 }
 
 #[async_trait::async_trait]

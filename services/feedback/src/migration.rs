@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
+use flywheel_runtime::migrations::index;
 
 pub struct Migrator;
 
@@ -24,15 +25,6 @@ impl MigrationName for CreateFeedback {
 
 fn id(name: &'static str) -> ColumnDef {
     string_len(name, 128)
-}
-
-fn index(name: &str, table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(table).if_not_exists();
-    for c in cols {
-        i.col(*c);
-    }
-    i.to_owned()
 }
 
 #[async_trait::async_trait]
@@ -147,15 +139,15 @@ impl MigrationTrait for CreateFeedback {
             m.create_table(table).await?;
         }
         for i in [
-            index("report_site_category", "report", &["site_id", "category_id", "submit_us"]),
-            index("report_resident", "report", &["resident_id", "submit_us"]),
-            index("report_channel", "report", &["channel", "submit_us"]),
-            index("report_ticket", "report", &["ticket_id"]),
-            index("report_duplicate_of", "report", &["duplicate_of"]),
-            index("report_region_path", "report", &["region_path"]),
-            index("support_resident", "report_support", &["resident_id", "time_us"]),
-            index("site_lat_lng", "site", &["lat", "lng"]),
-            index("category_code", "category", &["code"]),
+            index("report_site_category", "report", &["site_id", "category_id", "submit_us"], false),
+            index("report_resident", "report", &["resident_id", "submit_us"], false),
+            index("report_channel", "report", &["channel", "submit_us"], false),
+            index("report_ticket", "report", &["ticket_id"], false),
+            index("report_duplicate_of", "report", &["duplicate_of"], false),
+            index("report_region_path", "report", &["region_path"], false),
+            index("support_resident", "report_support", &["resident_id", "time_us"], false),
+            index("site_lat_lng", "site", &["lat", "lng"], false),
+            index("category_code", "category", &["code"], false),
         ] {
             m.create_index(i).await?;
         }

@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
+use flywheel_runtime::migrations::index;
 
 pub struct Migrator;
 
@@ -27,18 +28,6 @@ fn common(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
         .col(big_integer("version"))
         .col(big_integer("create_us"))
         .col(big_integer("update_us"))
-}
-
-fn index(name: &str, table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(table).if_not_exists();
-    for c in cols {
-        i.col(*c);
-    }
-    if unique {
-        i.unique();
-    }
-    i.to_owned()
 }
 
 #[async_trait::async_trait]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod geo;
 pub mod grpc;
 pub mod host;
 pub mod http;

@@ -105,6 +105,19 @@ impl MigrationTrait for CreateIdempotencyKeys {
     }
 }
 
+/// An index on `cols` of `table`, created only when missing.
+pub fn index(name: &str, table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(table).if_not_exists();
+    for c in cols {
+        i.col(*c);
+    }
+    if unique {
+        i.unique();
+    }
+    i.to_owned()
+}
+
 /// The runtime migrations, in order, for a service's migrator to list first.
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![Box::new(CreateOutbox), Box::new(CreateInbox), Box::new(CreateIdempotencyKeys)]

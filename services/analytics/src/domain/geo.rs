@@ -1,13 +1,9 @@
 //! Great-circle distance on a spherical Earth (haversine), enough for "within N km".
 
-const EARTH_RADIUS_KM: f64 = 6371.0088;
+use flywheel_proto::flywheel::common::v1::GeoPoint;
 
 pub fn distance_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lng2 - lng1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_KM * a.sqrt().asin()
+    flywheel_runtime::geo::distance_m(&GeoPoint { lat: lat1, lng: lng1 }, &GeoPoint { lat: lat2, lng: lng2 }) / 1000.0
 }
 
 #[cfg(test)]

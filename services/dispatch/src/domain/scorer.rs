@@ -142,15 +142,7 @@ fn rank_order(a: &CrewScore, b: &CrewScore) -> Ordering {
         .then(a.crew_id.cmp(&b.crew_id))
 }
 
-/// Great-circle distance in metres (haversine on a spherical earth).
-pub fn distance_m(a: &GeoPoint, b: &GeoPoint) -> f64 {
-    const EARTH_RADIUS_M: f64 = 6_371_008.8;
-    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
-    let dlat = la2 - la1;
-    let dlng = (b.lng - a.lng).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlng / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
-}
+pub use flywheel_runtime::geo::distance_m;
 
 #[cfg(test)]
 mod tests {

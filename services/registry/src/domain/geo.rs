@@ -4,35 +4,16 @@
 use flywheel_proto::flywheel::common::v1::GeoPoint;
 use flywheel_runtime::Violations;
 
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
 const METRES_PER_DEGREE_LAT: f64 = 111_320.0;
+
+pub use flywheel_runtime::geo::distance_m;
 
 /// Checks that `point` is present and within WGS84 ranges.
 pub fn check_point(v: &mut Violations, field: &str, point: Option<&GeoPoint>) {
     match point {
         None => v.add(field, "is required"),
-        Some(p) => {
-            v.check(
-                p.lat.is_finite() && (-90.0..=90.0).contains(&p.lat),
-                format!("{field}.lat"),
-                "must be a latitude within -90..90 degrees",
-            );
-            v.check(
-                p.lng.is_finite() && (-180.0..=180.0).contains(&p.lng),
-                format!("{field}.lng"),
-                "must be a longitude within -180..180 degrees",
-            );
-        }
+        Some(p) => flywheel_runtime::geo::check_point(v, field, p),
     }
-}
-
-/// Great-circle (haversine) distance in metres.
-pub fn distance_m(a: &GeoPoint, b: &GeoPoint) -> f64 {
-    let (lat1, lat2) = (a.lat.to_radians(), b.lat.to_radians());
-    let dlat = lat2 - lat1;
-    let dlng = (b.lng - a.lng).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlng / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
 /// A latitude/longitude box that contains every point within `radius_m` of `center`.
