@@ -39,7 +39,7 @@ for _ in $(seq 60); do
   sleep 1
 done
 FLYWHEEL_TEST_POSTGRES="postgres://flywheel:flywheel-test@127.0.0.1:${pg_port}/postgres" \
-  run_tests -p flywheel-runtime -p flywheel-registry -p flywheel-feedback -p flywheel-analytics "$@"
+  run_tests -p flywheel-runtime -p flywheel-registry -p flywheel-dispatch -p flywheel-feedback -p flywheel-analytics "$@"
 
 echo "==> end-to-end tests through compose" >&2
 run_tests -p flywheel-e2e "$@"

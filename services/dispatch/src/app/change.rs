@@ -12,7 +12,7 @@ use flywheel_proto::flywheel::dispatch::v1::{Actor, Ticket, TicketAction, Ticket
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
 use prost::Message;
-use sea_orm::{DatabaseTransaction, EntityTrait, Set};
+use sea_orm::{DatabaseTransaction, EntityTrait, Set, TransactionTrait};
 
 /// Who caused a change and under which request.
 #[derive(Clone, Debug)]
@@ -153,13 +153,19 @@ impl Change {
             body: Set(t.encode_to_vec()),
         };
         match &self.before {
-            None => match ticket::Entity::insert(row).exec_without_returning(txn).await {
-                Ok(_) => {}
-                Err(e) if flywheel_runtime::error::is_unique_violation(&e) => {
-                    return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: origin_key(t) });
+            // In a savepoint: callers may carry on after AlreadyExists, and on PostgreSQL a failed
+            // statement would otherwise abort the whole transaction.
+            None => {
+                let savepoint = txn.begin().await?;
+                match ticket::Entity::insert(row).exec_without_returning(&savepoint).await {
+                    Ok(_) => savepoint.commit().await?,
+                    Err(e) if flywheel_runtime::error::is_unique_violation(&e) => {
+                        savepoint.rollback().await?;
+                        return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: origin_key(t) });
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
-            },
+            }
             Some(before) => {
                 store::save_versioned(txn, "ticket", &t.id, before.version, row).await?;
             }

@@ -42,6 +42,9 @@ impl Dispatch {
         cause: Cause,
         corr: &str,
     ) -> Result<(Ticket, Vec<flywheel_runtime::events::OutgoingEvent>)> {
+        // Creators take turns before the origin check and the day's code count, so two replicas
+        // on PostgreSQL never pick the same code or both create a report's ticket.
+        store::take_creation_turn(txn).await?;
         let site: Site = store::active_replica(txn, Kind::Site, &req.site_id).await?;
         let category: Category = store::active_replica(txn, Kind::Category, &req.category_id).await?;
         check_parts(txn, &req, &site).await?;

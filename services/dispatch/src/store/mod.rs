@@ -122,6 +122,19 @@ pub async fn take_turns(conn: &impl ConnectionTrait, table: &str) -> Result<()> 
     Ok(())
 }
 
+/// Serializes ticket creation on PostgreSQL until the transaction ends (SQLite write
+/// transactions are serial already). An advisory lock that only creators take, first, so it
+/// adds no lock-order cycle with the table locks of [`take_turns`].
+pub async fn take_creation_turn(conn: &impl ConnectionTrait) -> Result<()> {
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        conn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({TICKET_CREATION_LOCK})")).await?;
+    }
+    Ok(())
+}
+
+/// The advisory lock key of ticket creation ("FWTICKET" in ASCII, to stay clear of other keys).
+const TICKET_CREATION_LOCK: i64 = 0x4657_5449_434B_4554;
+
 /// The position of the latest crew change (0 before any).
 pub async fn latest_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
     let max: Option<Option<i64>> = crew::Entity::find()
