@@ -81,8 +81,24 @@ impl From<DbErr> for Error {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::Unavailable("the database is unavailable; retry later".into())
             }
+            // SQLSTATE class 22, "data exception": a value the database cannot hold (a NUL
+            // character in text, a number out of range) — the caller's input, not our fault.
+            other if sqlstate(&other).is_some_and(|code| code.starts_with("22")) => {
+                Self::invalid("", "a value in the request cannot be stored (e.g. a NUL character or a number out of range)")
+            }
             other => Self::Internal(other.into()),
         }
+    }
+}
+
+fn sqlstate(err: &DbErr) -> Option<String> {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -91,9 +107,54 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Echoed input is cut to this many bytes: statuses travel in HTTP/2 headers, and a client's
+/// header limit (16 KiB by default) must not turn a huge id into a protocol error.
+const ECHO_BYTES: usize = 128;
+/// Violations reported in one status, at most.
+const MAX_VIOLATIONS: usize = 16;
+/// The longest status message, in bytes (non-ASCII is percent-encoded on the wire, up to 3×).
+const MESSAGE_BYTES: usize = 1024;
+
+fn clip_to(s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let end = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    format!("{}…", &s[..end])
+}
+
+fn clip(s: String) -> String {
+    clip_to(s, ECHO_BYTES)
+}
+
+impl Error {
+    /// The same error with every echoed value cut short.
+    fn clipped(self) -> Self {
+        match self {
+            Self::InvalidArgument(mut violations) => {
+                violations.truncate(MAX_VIOLATIONS);
+                Self::InvalidArgument(
+                    violations
+                        .into_iter()
+                        .map(|v| FieldViolation { field: clip(v.field), description: clip(v.description) })
+                        .collect(),
+                )
+            }
+            Self::NotFound { kind, id } => Self::NotFound { kind, id: clip(id) },
+            Self::AlreadyExists { kind, field, value } => Self::AlreadyExists { kind, field, value: clip(value) },
+            Self::FailedPrecondition { kind, id, state, reason } => {
+                Self::FailedPrecondition { kind, id: clip(id), state, reason }
+            }
+            Self::Aborted { kind, id, current, expected } => Self::Aborted { kind, id: clip(id), current, expected },
+            other => other,
+        }
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
-        let message = err.to_string();
+        let err = err.clipped();
+        let message = clip_to(err.to_string(), MESSAGE_BYTES);
         match err {
             Error::InvalidArgument(violations) => {
                 let details = ErrorDetails::with_bad_request(
@@ -197,6 +258,19 @@ mod tests {
             .map(|f| f.field.clone())
             .collect();
         assert_eq!(fields, ["site.name", "site.location.lat"]);
+    }
+
+    #[test]
+    fn echoed_values_are_cut_short() {
+        let huge = "é".repeat(100_000);
+        let status = Status::from(Error::not_found("site", huge.clone()));
+        assert!(status.message().len() < 200, "{} bytes", status.message().len());
+        assert!(status.details().len() < 1024);
+        let status = Status::from(Error::InvalidArgument(
+            (0..1000).map(|i| FieldViolation { field: format!("f{i}"), description: huge.clone() }).collect(),
+        ));
+        assert!(3 * status.message().len() + 4 * status.details().len() / 3 < 12 * 1024);
+        assert_eq!(status.get_error_details().bad_request().unwrap().field_violations.len(), MAX_VIOLATIONS);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! temporary JetStream store, killed on drop, ready before it is returned), a fresh database per
 //! test, and configuration for a service served on 127.0.0.1:0.
 
+pub mod hostile;
+
 use flywheel_runtime::config::{Config, ServiceInfo};
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -59,6 +59,13 @@ impl Analytics {
     }
 }
 
+const TIMESTAMP_RANGE: &str = "must be between 0001-01-01 and 9999-12-31 with nanos in 0..1e9";
+
+/// A timestamp protobuf allows (years 1..9999); arithmetic on anything wider could overflow.
+fn valid_timestamp(t: &prost_types::Timestamp) -> bool {
+    (-62_135_596_800..=253_402_300_799).contains(&t.seconds) && (0..1_000_000_000).contains(&t.nanos)
+}
+
 /// Validates the parts every query shares; collects every violation into `v`.
 pub fn query(
     v: &mut Violations,
@@ -80,6 +87,11 @@ pub fn query(
             None
         }
         Some(r) => match (&r.start_time, &r.end_time) {
+            (Some(s), Some(e)) if !(valid_timestamp(s) && valid_timestamp(e)) => {
+                v.check(valid_timestamp(s), "time_range.start_time", TIMESTAMP_RANGE);
+                v.check(valid_timestamp(e), "time_range.end_time", TIMESTAMP_RANGE);
+                None
+            }
             (Some(s), Some(e)) => {
                 let span = time::effective_span(timestamp_us(s), timestamp_us(e));
                 v.check(span.is_some(), "time_range.end_time", "must be after start_time");

@@ -117,7 +117,7 @@ pub fn crew(c: &Crew, only: Option<&[String]>) -> Result<()> {
         v.check(c.on_call_periods.len() <= 200, "crew.on_call_periods", "at most 200");
         for (i, p) in c.on_call_periods.iter().enumerate() {
             let (start, end) = (p.start_time.as_ref().map(micros), p.end_time.as_ref().map(micros));
-            let ok = matches!((start, end), (Some(s), Some(e)) if s < e && e - s <= 31 * DAY_US);
+            let ok = matches!((start, end), (Some(s), Some(e)) if s < e && e.saturating_sub(s) <= 31 * DAY_US);
             v.check(ok, format!("crew.on_call_periods[{i}]"), "needs start_time before end_time, at most 31 days apart");
             optional_text(&mut v, &format!("crew.on_call_periods[{i}].note"), &p.note, 200);
         }

@@ -64,7 +64,7 @@ fn is_priority(p: i32) -> bool {
 fn seconds(d: &Option<prost_types::Duration>) -> Option<i64> {
     d.as_ref()
         .filter(|d| (0..1_000_000_000).contains(&d.nanos))
-        .map(|d| d.seconds + i64::from(d.nanos > 0))
+        .and_then(|d| d.seconds.checked_add(i64::from(d.nanos > 0)))
 }
 
 fn check_targets(v: &mut Violations, targets: &[SlaTarget]) {
