@@ -138,6 +138,11 @@ impl Stack {
             .expect("connect to the stack")
     }
 
+    /// A client of the stack's NATS server, on its published loopback port.
+    pub async fn nats_client(&self) -> async_nats::Client {
+        async_nats::connect(format!("nats://127.0.0.1:{}", self.ports["nats"])).await.expect("connect to the stack's NATS")
+    }
+
     /// Keeps every container's logs.
     pub fn save_logs(&self) -> PathBuf {
         let dir = self.root.join("target/e2e-logs").join(&self.project);
