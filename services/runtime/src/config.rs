@@ -1,6 +1,7 @@
 //! Configuration layered from defaults and the environment. Every service reads the same names;
 //! only the defaults differ (ports, database file).
 
+use crate::grpc::tls::{ClientTls, ServerTls};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -41,6 +42,12 @@ pub struct Config {
     pub event_max_deliver: u64,
     /// `SHUTDOWN_GRACE_MS`: how long shutdown waits for in-flight calls and the outbox.
     pub shutdown_grace: Duration,
+    /// `GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`, `GRPC_TLS_CLIENT_CA_FILE`: TLS (and mutual TLS)
+    /// for the gRPC server; `None` serves plaintext.
+    pub grpc_tls: Option<ServerTls>,
+    /// `GRPC_TLS_CA_FILE`, `GRPC_TLS_CLIENT_CERT_FILE`, `GRPC_TLS_CLIENT_KEY_FILE`: how the
+    /// `healthcheck` command reaches a TLS server.
+    pub grpc_client_tls: Option<ClientTls>,
 }
 
 /// A variable that is set but cannot be used.
@@ -102,6 +109,8 @@ impl Config {
                 get("SHUTDOWN_GRACE_MS"),
                 10_000,
             )?),
+            grpc_tls: ServerTls::from_lookup(&get)?,
+            grpc_client_tls: ClientTls::from_lookup(&get)?,
         })
     }
 }
@@ -216,5 +225,36 @@ mod tests {
             assert_eq!(err.variable, var);
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn tls_settings_come_in_pairs_and_name_the_missing_or_unreadable_variable() {
+        assert!(load(&[]).unwrap().grpc_tls.is_none());
+        assert!(load(&[]).unwrap().grpc_client_tls.is_none());
+        let missing = "/nonexistent/flywheel/tls.pem";
+        for (vars, variable) in [
+            (vec![("GRPC_TLS_CERT_FILE", missing)], "GRPC_TLS_KEY_FILE"),
+            (vec![("GRPC_TLS_KEY_FILE", missing)], "GRPC_TLS_CERT_FILE"),
+            (vec![("GRPC_TLS_CLIENT_CA_FILE", missing)], "GRPC_TLS_CLIENT_CA_FILE"),
+            (vec![("GRPC_TLS_CERT_FILE", missing), ("GRPC_TLS_KEY_FILE", missing)], "GRPC_TLS_CERT_FILE"),
+            (vec![("GRPC_TLS_CLIENT_CERT_FILE", missing)], "GRPC_TLS_CA_FILE"),
+            (vec![("GRPC_TLS_CA_FILE", missing)], "GRPC_TLS_CA_FILE"),
+        ] {
+            let err = load(&vars).unwrap_err();
+            assert_eq!(err.variable, variable, "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_tls_file_without_pem_content_is_refused() {
+        let dir = std::env::temp_dir().join(format!("flywheel-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not-pem.txt");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let path = not_pem.display().to_string();
+        let err = load(&[("GRPC_TLS_CA_FILE", path.as_str())]).unwrap_err();
+        assert_eq!(err.variable, "GRPC_TLS_CA_FILE");
+        assert!(err.reason.contains("PEM"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
