@@ -1,6 +1,7 @@
 //! Configuration layered from defaults and the environment. Every service reads the same names;
 //! only the defaults differ (ports, database file).
 
+use crate::events::connection::NkeySeed;
 use crate::grpc::tls::{ClientTls, ServerTls};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct Config {
     pub database_url: String,
     /// `NATS_URL`
     pub nats_url: String,
+    /// `NATS_NKEY_SEED_FILE`: the service's NATS user; `None` connects without credentials.
+    pub nats_nkey_seed: Option<NkeySeed>,
     /// `LOG_FORMAT`: `text` or `json`.
     pub log_format: LogFormat,
     /// `GRPC_REQUEST_TIMEOUT_MS`: the longest any unary call may take (a shorter client deadline wins).
@@ -88,6 +91,9 @@ impl Config {
                 format!("sqlite://{}.db?mode=rwc", service.name),
             )?,
             nats_url: nats_url(get("NATS_URL"))?,
+            nats_nkey_seed: get("NATS_NKEY_SEED_FILE")
+                .map(|path| NkeySeed::read("NATS_NKEY_SEED_FILE", &path))
+                .transpose()?,
             log_format: match get("LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -239,6 +245,7 @@ mod tests {
             (vec![("GRPC_TLS_CERT_FILE", missing), ("GRPC_TLS_KEY_FILE", missing)], "GRPC_TLS_CERT_FILE"),
             (vec![("GRPC_TLS_CLIENT_CERT_FILE", missing)], "GRPC_TLS_CA_FILE"),
             (vec![("GRPC_TLS_CA_FILE", missing)], "GRPC_TLS_CA_FILE"),
+            (vec![("NATS_NKEY_SEED_FILE", missing)], "NATS_NKEY_SEED_FILE"),
         ] {
             let err = load(&vars).unwrap_err();
             assert_eq!(err.variable, variable, "{vars:?}: {err}");
@@ -246,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tls_file_without_pem_content_is_refused() {
+    fn a_file_without_the_expected_content_is_refused() {
         let dir = std::env::temp_dir().join(format!("flywheel-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let not_pem = dir.join("not-pem.txt");
@@ -255,6 +262,9 @@ mod tests {
         let err = load(&[("GRPC_TLS_CA_FILE", path.as_str())]).unwrap_err();
         assert_eq!(err.variable, "GRPC_TLS_CA_FILE");
         assert!(err.reason.contains("PEM"), "{err}");
+        let err = load(&[("NATS_NKEY_SEED_FILE", path.as_str())]).unwrap_err();
+        assert_eq!(err.variable, "NATS_NKEY_SEED_FILE");
+        assert!(err.reason.contains("NKey"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
