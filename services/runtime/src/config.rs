@@ -115,8 +115,8 @@ impl Config {
                 get("SHUTDOWN_GRACE_MS"),
                 10_000,
             )?),
-            grpc_tls: ServerTls::from_lookup(&get)?,
-            grpc_client_tls: ClientTls::from_lookup(&get)?,
+            grpc_tls: ServerTls::from_lookup(get)?,
+            grpc_client_tls: ClientTls::from_lookup(get)?,
         })
     }
 }
