@@ -74,7 +74,7 @@ where
 
 /// Asks the service at `GRPC_ADDR` (a wildcard address means this host) for its health, over
 /// TLS when `GRPC_TLS_CA_FILE` is set.
-async fn healthcheck(config: &Config) -> ExitCode {
+pub async fn healthcheck(config: &Config) -> ExitCode {
     let mut addr = config.grpc_addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());

@@ -4,6 +4,7 @@ use flywheel_runtime::config::{Config, ServiceInfo};
 use flywheel_runtime::grpc::tls::{ClientTls, ServerTls};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -148,4 +149,13 @@ async fn tls_settings_are_read_from_the_files_the_environment_names() {
 
     let (addr, _stop) = serve(server_tls).await;
     assert_eq!(health(client_tls.endpoint(&addr.to_string()).unwrap()).await, Ok(ServingStatus::Serving));
+
+    // The `healthcheck` command, as the containers run it, with and without the client side.
+    let mut probe = config.clone();
+    probe.grpc_addr = addr;
+    assert_eq!(flywheel_runtime::cli::healthcheck(&probe).await, ExitCode::SUCCESS);
+    probe.grpc_client_tls = Some(ClientTls::new(ca.pem()));
+    assert_eq!(flywheel_runtime::cli::healthcheck(&probe).await, ExitCode::FAILURE, "no client certificate");
+    probe.grpc_client_tls = None;
+    assert_eq!(flywheel_runtime::cli::healthcheck(&probe).await, ExitCode::FAILURE, "plaintext");
 }
