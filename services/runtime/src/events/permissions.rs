@@ -8,8 +8,8 @@
 //! - it receives replies only on its own inbox prefix (`_INBOX.<service>.>`), so it cannot read
 //!   the replies — pulled messages included — meant for anyone else.
 //!
-//! Analytics also replays its streams through ephemeral consumers (`flywheel-analytics
-//! rebuild`), whose names the server picks; tools (the CLI, test harnesses) read every stream
+//! A subscription that replays (analytics' rebuild) may also read its stream through ephemeral
+//! consumers, whose names the server picks; tools (the CLI, test harnesses) read every stream
 //! that way and publish nothing.
 
 use super::streams::{self, StreamSpec};
@@ -59,10 +59,8 @@ pub fn for_service(service: &str) -> Permissions {
     if !reads.is_empty() {
         p.read_stream(&streams::DEADLETTER);
     }
-    if service == "analytics" {
-        for subscription in &reads {
-            p.replay(subscription.stream);
-        }
+    for subscription in reads.iter().filter(|s| s.replays) {
+        p.replay(subscription.stream);
     }
     p
 }
@@ -140,6 +138,7 @@ mod tests {
         let analytics = for_service("analytics");
         assert!(!analytics.publish.iter().any(|s| s.starts_with("flywheel.") && s != "flywheel.deadletter.analytics"));
         assert!(!analytics.publish.iter().any(|s| s.contains("STREAM.UPDATE")), "analytics owns no stream");
+        assert!(analytics.publish.contains("$JS.API.CONSUMER.MSG.NEXT.FLYWHEEL_DISPATCH.*"), "analytics replays to rebuild");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub struct Subscription {
     pub stream: &'static StreamSpec,
     /// Subject filters within the stream; empty means all.
     pub filter_subjects: &'static [&'static str],
+    /// The service also replays the whole stream through consumers the server names (a rebuild).
+    pub replays: bool,
 }
 
 impl Subscription {
@@ -32,24 +34,25 @@ impl Subscription {
 
 /// Dispatch keeps a replica of the registry.
 pub const DISPATCH_FROM_REGISTRY: Subscription =
-    Subscription { service: "dispatch", stream: &streams::REGISTRY, filter_subjects: &["flywheel.registry.>"] };
+    Subscription { service: "dispatch", stream: &streams::REGISTRY, filter_subjects: &["flywheel.registry.>"], replays: false };
 /// Dispatch turns reports into tickets and reopens them.
 pub const DISPATCH_FROM_FEEDBACK: Subscription =
-    Subscription { service: "dispatch", stream: &streams::FEEDBACK, filter_subjects: &["flywheel.feedback.report.>"] };
+    Subscription { service: "dispatch", stream: &streams::FEEDBACK, filter_subjects: &["flywheel.feedback.report.>"], replays: false };
 /// Feedback keeps a replica of the sites, zones and categories residents report against.
 pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
     service: "feedback",
     stream: &streams::REGISTRY,
     filter_subjects: &["flywheel.registry.site.>", "flywheel.registry.zone.>", "flywheel.registry.category.>"],
+    replays: false,
 };
 /// Feedback follows the tickets its reports became.
 pub const FEEDBACK_FROM_DISPATCH: Subscription =
-    Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"] };
-/// Analytics projects every event, in this order when it rebuilds.
+    Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"], replays: false };
+/// Analytics projects every event, and replays the streams in this order when it rebuilds.
 pub const ANALYTICS: [Subscription; 3] = [
-    Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[] },
-    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[] },
-    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: &[] },
+    Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[], replays: true },
+    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true },
+    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: &[], replays: true },
 ];
 
 /// Every subscription of every service.
