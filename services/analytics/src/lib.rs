@@ -14,8 +14,7 @@ pub mod settings;
 pub mod store;
 
 use flywheel_proto::flywheel::analytics::v1::analytics_service_server::AnalyticsServiceServer;
-use flywheel_runtime::events::consumer::ConsumerSpec;
-use flywheel_runtime::events::streams;
+use flywheel_runtime::events::subscriptions::ANALYTICS;
 use flywheel_runtime::host::{BoundService, ServiceHost, Surface};
 use flywheel_runtime::{Config, ServiceInfo};
 use std::sync::Arc;
@@ -24,10 +23,10 @@ use tonic::service::Routes;
 pub const SERVICE: ServiceInfo = ServiceInfo { name: "analytics", default_grpc_port: 50054, default_http_port: 8084 };
 
 /// The durable consumer name on every stream analytics reads.
-pub const CONSUMER: &str = "analytics";
+pub const CONSUMER: &str = ANALYTICS[0].service;
 
 /// The streams analytics projects, in the order a rebuild replays them.
-pub const STREAMS: [&str; 3] = [streams::REGISTRY.name, streams::DISPATCH.name, streams::FEEDBACK.name];
+pub const STREAMS: [&str; 3] = [ANALYTICS[0].stream.name, ANALYTICS[1].stream.name, ANALYTICS[2].stream.name];
 
 /// Builds analytics from the environment's settings.
 pub async fn build(config: Config) -> anyhow::Result<BoundService> {
@@ -40,14 +39,8 @@ pub async fn build_with(config: Config, settings: settings::Settings) -> anyhow:
     let max_deliver = config.event_max_deliver;
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
     let projector = Arc::new(projector::Projector);
-    for stream in STREAMS {
-        let spec = ConsumerSpec {
-            durable: CONSUMER.to_owned(),
-            stream,
-            filter_subjects: Vec::new(),
-            max_deliver,
-        };
-        host.consume(spec, projector.clone());
+    for subscription in &ANALYTICS {
+        host.consume(subscription.consumer(max_deliver), projector.clone());
     }
     let analytics = app::Analytics::new(host.db.clone(), host.jetstream.clone(), settings);
     let api = AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics.clone()));

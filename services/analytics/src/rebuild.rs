@@ -40,8 +40,11 @@ pub fn main() -> std::process::ExitCode {
 /// Connects as the service would and rebuilds, writing progress lines to `out`.
 pub async fn run(config: &flywheel_runtime::Config, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
     let db = flywheel_runtime::db::connect_and_migrate::<crate::migration::Migrator>(&config.database_url).await?;
-    let js = jetstream::new(async_nats::connect(config.nats_url.as_str()).await?);
-    flywheel_runtime::events::streams::ensure_all(&js).await?;
+    let nats = flywheel_runtime::events::connection::options(config).connect(config.nats_url.as_str()).await?;
+    let js = jetstream::new(nats);
+    for subscription in &crate::ANALYTICS {
+        flywheel_runtime::events::streams::ensure_exists(&js, subscription.stream).await?;
+    }
     let result = rebuild(&db, &js, out).await;
     db.close().await?;
     result

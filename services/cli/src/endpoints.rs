@@ -1,10 +1,13 @@
-//! Where the services are, from flags or the environment.
+//! Where the services are, from flags or the environment; `https://` addresses are reached over
+//! TLS with the CA (and client certificate) that `GRPC_TLS_CA_FILE`, `GRPC_TLS_CLIENT_CERT_FILE`
+//! and `GRPC_TLS_CLIENT_KEY_FILE` name.
 
 use anyhow::Context;
 use flywheel_proto::flywheel::analytics::v1::analytics_service_client::AnalyticsServiceClient;
 use flywheel_proto::flywheel::dispatch::v1::dispatch_service_client::DispatchServiceClient;
 use flywheel_proto::flywheel::feedback::v1::feedback_service_client::FeedbackServiceClient;
 use flywheel_proto::flywheel::registry::v1::registry_service_client::RegistryServiceClient;
+use flywheel_runtime::grpc::tls::ClientTls;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 
@@ -25,13 +28,23 @@ pub struct Endpoints {
 }
 
 async fn connect(address: &str) -> anyhow::Result<Channel> {
-    Endpoint::from_shared(address.to_owned())
+    let endpoint = match address.strip_prefix("https://") {
+        Some(authority) => client_tls()?.endpoint(authority),
+        None => Endpoint::from_shared(address.to_owned()),
+    };
+    endpoint
         .with_context(|| format!("bad address {address:?}"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .connect()
         .await
         .with_context(|| format!("cannot reach {address}"))
+}
+
+/// The CA to trust, and the client certificate to present, for `https://` addresses.
+fn client_tls() -> anyhow::Result<ClientTls> {
+    ClientTls::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))?
+        .context("an https:// address needs GRPC_TLS_CA_FILE (the CA that signed the services' certificates)")
 }
 
 impl Endpoints {

@@ -1,9 +1,10 @@
 //! `flywheel`: the operator's command line — look at sites, crews and tickets, create and watch
-//! tickets, read KPIs, and load the demo district.
+//! tickets, read KPIs, load the demo district, and generate the NATS users of a deployment.
 
 mod commands;
 mod demo;
 mod endpoints;
+mod nats_auth;
 mod show;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ enum Command {
     /// The demo district: Haizhu, around the Canton Tower.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
+    /// NATS users for the services and tools: NKeys and subject permissions.
+    #[command(subcommand)]
+    NatsAuth(nats_auth::NatsAuthCommand),
 }
 
 #[tokio::main]
@@ -46,6 +50,7 @@ async fn main() -> ExitCode {
         Command::Tickets(c) => commands::tickets(&cli.endpoints, c).await,
         Command::Kpis(a) => commands::kpis(&cli.endpoints, a).await,
         Command::Demo(c) => demo::run(&cli.endpoints, c).await,
+        Command::NatsAuth(c) => nats_auth::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

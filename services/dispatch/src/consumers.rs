@@ -6,27 +6,17 @@ use crate::store::{self, Kind};
 use flywheel_proto::flywheel::feedback::v1 as feedback;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use flywheel_runtime::events::consumer::{ConsumerSpec, EventHandler, HandlerError};
-use flywheel_runtime::events::{outbox, streams, IncomingEvent, OutgoingEvent};
+use flywheel_runtime::events::{outbox, subscriptions, IncomingEvent, OutgoingEvent};
 use flywheel_runtime::{Config, Error};
 use prost::Message;
 use sea_orm::DatabaseTransaction;
 
 pub fn registry_spec(config: &Config) -> ConsumerSpec {
-    ConsumerSpec {
-        durable: "dispatch".into(),
-        stream: streams::REGISTRY.name,
-        filter_subjects: vec!["flywheel.registry.>".into()],
-        max_deliver: config.event_max_deliver,
-    }
+    subscriptions::DISPATCH_FROM_REGISTRY.consumer(config.event_max_deliver)
 }
 
 pub fn feedback_spec(config: &Config) -> ConsumerSpec {
-    ConsumerSpec {
-        durable: "dispatch".into(),
-        stream: streams::FEEDBACK.name,
-        filter_subjects: vec!["flywheel.feedback.report.>".into()],
-        max_deliver: config.event_max_deliver,
-    }
+    subscriptions::DISPATCH_FROM_FEEDBACK.consumer(config.event_max_deliver)
 }
 
 fn internal(e: Error) -> HandlerError {

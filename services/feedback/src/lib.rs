@@ -13,8 +13,7 @@ pub mod settings;
 pub mod store;
 
 use flywheel_proto::flywheel::feedback::v1::feedback_service_server::FeedbackServiceServer;
-use flywheel_runtime::events::consumer::ConsumerSpec;
-use flywheel_runtime::events::streams;
+use flywheel_runtime::events::subscriptions;
 use flywheel_runtime::host::{BoundService, ServiceHost, Surface};
 use flywheel_runtime::writer::Writer;
 use flywheel_runtime::{Config, ServiceInfo};
@@ -35,26 +34,12 @@ pub async fn build_with(config: Config, settings: Settings) -> anyhow::Result<Bo
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
     let max_deliver = host.config.event_max_deliver;
     host.consume(
-        ConsumerSpec {
-            durable: events::SERVICE.to_owned(),
-            stream: streams::REGISTRY.name,
-            filter_subjects: vec![
-                "flywheel.registry.site.>".to_owned(),
-                "flywheel.registry.zone.>".to_owned(),
-                "flywheel.registry.category.>".to_owned(),
-            ],
-            max_deliver,
-        },
+        subscriptions::FEEDBACK_FROM_REGISTRY.consumer(max_deliver),
         Arc::new(app::replica::RegistryEvents),
     );
     let feedback = app::Feedback::new(Writer::new(host.db.clone(), host.outbox.clone()), settings);
     host.consume(
-        ConsumerSpec {
-            durable: events::SERVICE.to_owned(),
-            stream: streams::DISPATCH.name,
-            filter_subjects: vec!["flywheel.dispatch.ticket.>".to_owned()],
-            max_deliver,
-        },
+        subscriptions::FEEDBACK_FROM_DISPATCH.consumer(max_deliver),
         Arc::new(app::tickets::TicketEvents::new(feedback.clone())),
     );
     let api = FeedbackServiceServer::new(grpc::FeedbackApi::new(feedback.clone()));

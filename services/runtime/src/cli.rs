@@ -1,6 +1,7 @@
 //! The command line every service binary shares: `serve` (the default) and `healthcheck`.
 
 use crate::config::{Config, ServiceInfo};
+use crate::grpc::tls::ClientTls;
 use crate::host::BoundService;
 use std::future::Future;
 use std::process::ExitCode;
@@ -35,7 +36,7 @@ where
         "healthcheck" => runtime.block_on(healthcheck(&config)),
         "-h" | "--help" | "help" => {
             println!(
-                "usage: flywheel-{} [serve | healthcheck]\n\n  serve        run the service (default)\n  healthcheck  exit 0 when the service on GRPC_ADDR reports SERVING\n\nConfiguration comes from the environment; see the README.",
+                "usage: flywheel-{} [serve | healthcheck]\n\n  serve        run the service (default)\n  healthcheck  exit 0 when the service on GRPC_ADDR reports SERVING (over TLS with GRPC_TLS_CA_FILE)\n\nConfiguration comes from the environment; see the README.",
                 service.name
             );
             ExitCode::SUCCESS
@@ -71,27 +72,32 @@ where
     }
 }
 
-/// Asks the service at `GRPC_ADDR` (a wildcard address means this host) for its health.
-async fn healthcheck(config: &Config) -> ExitCode {
+/// Asks the service at `GRPC_ADDR` (a wildcard address means this host) for its health, over
+/// TLS when `GRPC_TLS_CA_FILE` is set.
+pub async fn healthcheck(config: &Config) -> ExitCode {
     let mut addr = config.grpc_addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    match check(addr).await {
+    match check(addr, config.grpc_client_tls.as_ref()).await {
         Ok(ServingStatus::Serving) => ExitCode::SUCCESS,
         Ok(status) => {
             eprintln!("{addr}: {status:?}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("{addr}: {e}");
+            eprintln!("{addr}: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn check(addr: std::net::SocketAddr) -> anyhow::Result<ServingStatus> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+async fn check(addr: std::net::SocketAddr, tls: Option<&ClientTls>) -> anyhow::Result<ServingStatus> {
+    let endpoint = match tls {
+        Some(tls) => tls.endpoint(&addr.to_string())?,
+        None => tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?,
+    };
+    let channel = endpoint
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(3))
         .connect()

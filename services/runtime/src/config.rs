@@ -1,6 +1,8 @@
 //! Configuration layered from defaults and the environment. Every service reads the same names;
 //! only the defaults differ (ports, database file).
 
+use crate::events::connection::NkeySeed;
+use crate::grpc::tls::{ClientTls, ServerTls};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,6 +33,8 @@ pub struct Config {
     pub database_url: String,
     /// `NATS_URL`
     pub nats_url: String,
+    /// `NATS_NKEY_SEED_FILE`: the service's NATS user; `None` connects without credentials.
+    pub nats_nkey_seed: Option<NkeySeed>,
     /// `LOG_FORMAT`: `text` or `json`.
     pub log_format: LogFormat,
     /// `GRPC_REQUEST_TIMEOUT_MS`: the longest any unary call may take (a shorter client deadline wins).
@@ -41,6 +45,12 @@ pub struct Config {
     pub event_max_deliver: u64,
     /// `SHUTDOWN_GRACE_MS`: how long shutdown waits for in-flight calls and the outbox.
     pub shutdown_grace: Duration,
+    /// `GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`, `GRPC_TLS_CLIENT_CA_FILE`: TLS (and mutual TLS)
+    /// for the gRPC server; `None` serves plaintext.
+    pub grpc_tls: Option<ServerTls>,
+    /// `GRPC_TLS_CA_FILE`, `GRPC_TLS_CLIENT_CERT_FILE`, `GRPC_TLS_CLIENT_KEY_FILE`: how the
+    /// `healthcheck` command reaches a TLS server.
+    pub grpc_client_tls: Option<ClientTls>,
 }
 
 /// A variable that is set but cannot be used.
@@ -81,6 +91,9 @@ impl Config {
                 format!("sqlite://{}.db?mode=rwc", service.name),
             )?,
             nats_url: nats_url(get("NATS_URL"))?,
+            nats_nkey_seed: get("NATS_NKEY_SEED_FILE")
+                .map(|path| NkeySeed::read("NATS_NKEY_SEED_FILE", &path))
+                .transpose()?,
             log_format: match get("LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -102,6 +115,8 @@ impl Config {
                 get("SHUTDOWN_GRACE_MS"),
                 10_000,
             )?),
+            grpc_tls: ServerTls::from_lookup(get)?,
+            grpc_client_tls: ClientTls::from_lookup(get)?,
         })
     }
 }
@@ -216,5 +231,40 @@ mod tests {
             assert_eq!(err.variable, var);
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn tls_settings_come_in_pairs_and_name_the_missing_or_unreadable_variable() {
+        assert!(load(&[]).unwrap().grpc_tls.is_none());
+        assert!(load(&[]).unwrap().grpc_client_tls.is_none());
+        let missing = "/nonexistent/flywheel/tls.pem";
+        for (vars, variable) in [
+            (vec![("GRPC_TLS_CERT_FILE", missing)], "GRPC_TLS_KEY_FILE"),
+            (vec![("GRPC_TLS_KEY_FILE", missing)], "GRPC_TLS_CERT_FILE"),
+            (vec![("GRPC_TLS_CLIENT_CA_FILE", missing)], "GRPC_TLS_CLIENT_CA_FILE"),
+            (vec![("GRPC_TLS_CERT_FILE", missing), ("GRPC_TLS_KEY_FILE", missing)], "GRPC_TLS_CERT_FILE"),
+            (vec![("GRPC_TLS_CLIENT_CERT_FILE", missing)], "GRPC_TLS_CA_FILE"),
+            (vec![("GRPC_TLS_CA_FILE", missing)], "GRPC_TLS_CA_FILE"),
+            (vec![("NATS_NKEY_SEED_FILE", missing)], "NATS_NKEY_SEED_FILE"),
+        ] {
+            let err = load(&vars).unwrap_err();
+            assert_eq!(err.variable, variable, "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_the_expected_content_is_refused() {
+        let dir = std::env::temp_dir().join(format!("flywheel-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not-pem.txt");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let path = not_pem.display().to_string();
+        let err = load(&[("GRPC_TLS_CA_FILE", path.as_str())]).unwrap_err();
+        assert_eq!(err.variable, "GRPC_TLS_CA_FILE");
+        assert!(err.reason.contains("PEM"), "{err}");
+        let err = load(&[("NATS_NKEY_SEED_FILE", path.as_str())]).unwrap_err();
+        assert_eq!(err.variable, "NATS_NKEY_SEED_FILE");
+        assert!(err.reason.contains("NKey"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -42,8 +42,7 @@ impl ServiceHost {
     /// NATS may be down: the connection keeps retrying and events wait in the outbox.
     pub async fn start<M: MigratorTrait>(config: Config) -> anyhow::Result<Self> {
         let db = crate::db::connect_and_migrate::<M>(&config.database_url).await?;
-        let nats = async_nats::ConnectOptions::new()
-            .name(format!("flywheel-{}", config.service.name))
+        let nats = crate::events::connection::options(&config)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
             .connect(config.nats_url.as_str())

@@ -15,17 +15,33 @@ use tempfile::TempDir;
 pub struct NatsServer {
     port: u16,
     store: TempDir,
+    /// A configuration file and the monitoring port that tells when the server is ready (its
+    /// clients may need credentials this harness does not have).
+    configured: Option<(PathBuf, u16)>,
     child: Option<Child>,
 }
 
 impl NatsServer {
     /// Starts a server on a free port and waits until JetStream answers.
     pub async fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
-            store: TempDir::new().expect("temporary directory"),
-            child: None,
-        };
+        Self::start_configured(None).await
+    }
+
+    /// Starts a server with a configuration file holding `config` (e.g. an `include` of an
+    /// `authorization` block; the port and the JetStream store are still this harness's), and
+    /// waits until it reports healthy with JetStream.
+    pub async fn start_with_config(config: &str) -> Self {
+        Self::start_configured(Some(config)).await
+    }
+
+    async fn start_configured(config: Option<&str>) -> Self {
+        let store = TempDir::new().expect("temporary directory");
+        let configured = config.map(|text| {
+            let path = store.path().join("nats-server.conf");
+            std::fs::write(&path, text).expect("write the nats-server configuration");
+            (path, free_port())
+        });
+        let mut server = Self { port: free_port(), store, configured, child: None };
         server.restart().await;
         server
     }
@@ -45,7 +61,11 @@ impl NatsServer {
     /// Starts the server again on the same port and store, and waits until JetStream answers.
     pub async fn restart(&mut self) {
         self.stop();
-        let child = Command::new(nats_server_binary())
+        let mut command = Command::new(nats_server_binary());
+        if let Some((config, monitor_port)) = &self.configured {
+            command.arg("-c").arg(config).args(["-m", &monitor_port.to_string()]);
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
             .arg(self.store.path())
             .stdout(Stdio::null())
@@ -59,7 +79,11 @@ impl NatsServer {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(client) = async_nats::connect(self.url()).await {
+            if let Some((_, monitor_port)) = self.configured {
+                if jetstream_healthy(monitor_port).await {
+                    return;
+                }
+            } else if let Ok(client) = async_nats::connect(self.url()).await {
                 let js = async_nats::jetstream::new(client);
                 if js.query_account().await.is_ok() {
                     return;
@@ -80,6 +104,19 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether the server's monitoring endpoint reports it healthy with JetStream.
+async fn jetstream_healthy(monitor_port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", monitor_port)).await else {
+        return false;
+    };
+    let request = "GET /healthz?js-enabled-only=true HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut response = String::new();
+    stream.write_all(request.as_bytes()).await.is_ok()
+        && stream.read_to_string(&mut response).await.is_ok()
+        && (response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"))
 }
 
 fn nats_server_binary() -> PathBuf {

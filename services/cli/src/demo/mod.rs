@@ -149,7 +149,8 @@ fn crew_message(c: &district::DemoCrew, coverage: dispatch::CrewCoverage) -> dis
     let on_call_periods = if c.on_call {
         vec![dispatch::OnCallPeriod {
             start_time: Some(prost_types::Timestamp { seconds: now, nanos: 0 }),
-            end_time: Some(prost_types::Timestamp { seconds: now + 365 * 24 * 3600, nanos: 0 }),
+            // Dispatch takes on-call periods of at most 31 days.
+            end_time: Some(prost_types::Timestamp { seconds: now + 30 * 24 * 3600, nanos: 0 }),
             note: "demo: on call around the clock for P1".into(),
         }]
     } else {

@@ -149,7 +149,12 @@ async fn consume(
     outbox: &Outbox,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    streams::ensure_all(js).await?;
+    // The stream may not exist yet when its publisher has never run; the dead letters are needed
+    // before the first failure.
+    let source = streams::ALL.into_iter().find(|s| s.name == spec.stream);
+    for stream in source.into_iter().chain([&streams::DEADLETTER]) {
+        streams::ensure_exists(js, stream).await?;
+    }
     let stream = js.get_stream(spec.stream).await?;
     let mut config = pull::Config {
         durable_name: Some(spec.durable.clone()),

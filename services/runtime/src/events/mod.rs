@@ -1,9 +1,12 @@
 //! Events over NATS JetStream: protobuf bodies with CloudEvents headers (binary mode), published
 //! through a transactional outbox and consumed by durable consumers with an inbox.
 
+pub mod connection;
 pub mod consumer;
 pub mod outbox;
+pub mod permissions;
 pub mod streams;
+pub mod subscriptions;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;

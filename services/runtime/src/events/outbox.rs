@@ -104,7 +104,7 @@ impl Relay {
                 break;
             }
             if !streams_ready {
-                match super::streams::ensure_all(&self.js).await {
+                match super::streams::ensure_owned(&self.js, self.service).await {
                     Ok(()) => streams_ready = true,
                     Err(err) => {
                         tracing::warn!(error = %err, "JetStream not ready; retrying");

@@ -1,7 +1,8 @@
 //! Serving gRPC the same way in every service: standard health, reflection (v1 and v1alpha),
-//! request timeouts, a concurrency limit and RPC metrics.
+//! request timeouts, a concurrency limit, RPC metrics and, when configured, TLS or mutual TLS.
 
 mod metrics_layer;
+pub mod tls;
 
 pub use metrics_layer::MetricsLayer;
 
@@ -40,14 +41,19 @@ pub fn with_reflection(routes: Routes) -> anyhow::Result<Routes> {
     Ok(routes.add_service(v1).add_service(v1alpha))
 }
 
-/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls.
+/// Serves `routes` on `listener` (over TLS when configured) until `shutdown` resolves, then
+/// drains in-flight calls.
 pub async fn serve(
     config: &Config,
     listener: TcpListener,
     routes: Routes,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = &config.grpc_tls {
+        server = server.tls_config(tls.server_config())?;
+    }
+    server
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_limit)
         .layer(MetricsLayer)
