@@ -2,6 +2,7 @@
 //! database and migrations, events (outbox relay, idempotent consumers), gRPC serving, metrics,
 //! request ids, pagination and the mapping of domain errors to gRPC statuses.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,10 +1,11 @@
 //! Serving gRPC the same way in every service: standard health, reflection (v1 and v1alpha),
-//! request timeouts, a concurrency limit and RPC metrics.
+//! request timeouts, a concurrency limit, RPC metrics and authentication.
 
 mod metrics_layer;
 
 pub use metrics_layer::MetricsLayer;
 
+use crate::auth::AuthLayer;
 use crate::config::Config;
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -40,17 +41,20 @@ pub fn with_reflection(routes: Routes) -> anyhow::Result<Routes> {
     Ok(routes.add_service(v1).add_service(v1alpha))
 }
 
-/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls.
+/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls. Every
+/// call but health and reflection passes `auth` (metrics count its refusals too).
 pub async fn serve(
     config: &Config,
     listener: TcpListener,
     routes: Routes,
+    auth: AuthLayer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_limit)
         .layer(MetricsLayer)
+        .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
