@@ -1,6 +1,7 @@
 //! Resident feedback: reports, their public status and timeline, duplicates and "me too",
 //! satisfaction surveys and reopen requests, and the Open311 GeoReport v2 endpoint.
 
+pub mod access;
 pub mod app;
 pub mod caller;
 pub mod convert;
@@ -57,10 +58,12 @@ pub async fn build_with(config: Config, settings: Settings) -> anyhow::Result<Bo
         },
         Arc::new(app::tickets::TicketEvents::new(feedback.clone())),
     );
-    let api = FeedbackServiceServer::new(grpc::FeedbackApi::new(feedback.clone()));
+    let api = FeedbackServiceServer::new(grpc::FeedbackApi::new(feedback.clone()))
+        .max_decoding_message_size(host.config.max_message_bytes);
     host.bind(Surface {
         routes: Routes::new(api),
         service_names: vec!["flywheel.feedback.v1.FeedbackService"],
+        rules: access::RULES,
         http: open311::router(feedback),
     })
     .await

@@ -12,6 +12,15 @@ pub struct Rule {
     pub roles: &'static [Role],
 }
 
+/// A service's rules table: `method_rules!("flywheel.registry.v1.RegistryService"; "GetSite" =>
+/// READERS, …)` expands to `&[Rule]` with each method's full path.
+#[macro_export]
+macro_rules! method_rules {
+    ($service:literal; $($method:literal => $roles:expr),* $(,)?) => {
+        &[$($crate::auth::Rule { method: concat!("/", $service, "/", $method), roles: $roles }),*]
+    };
+}
+
 /// The rules of every service one server hosts.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
