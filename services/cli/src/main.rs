@@ -1,6 +1,7 @@
 //! `flywheel`: the operator's command line — look at sites, crews and tickets, create and watch
-//! tickets, read KPIs, and load the demo district.
+//! tickets, read KPIs, load the demo district, and manage the keys that sign callers' tokens.
 
+mod auth;
 mod commands;
 mod demo;
 mod endpoints;
@@ -35,6 +36,9 @@ enum Command {
     /// The demo district: Haizhu, around the Canton Tower.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
+    /// Signing keys and tokens.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 #[tokio::main]
@@ -46,6 +50,7 @@ async fn main() -> ExitCode {
         Command::Tickets(c) => commands::tickets(&cli.endpoints, c).await,
         Command::Kpis(a) => commands::kpis(&cli.endpoints, a).await,
         Command::Demo(c) => demo::run(&cli.endpoints, c).await,
+        Command::Auth(c) => auth::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
