@@ -3,7 +3,7 @@
 
 use super::{Claims, Role};
 use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -46,10 +46,12 @@ impl KeyFiles {
     }
 }
 
-/// A fresh Ed25519 private key as PKCS#8 PEM.
+/// A fresh Ed25519 private key as PKCS#8 v1 PEM (without the public key, the form
+/// `jsonwebtoken` derives the JWK from).
 pub(crate) fn new_private_pem() -> anyhow::Result<String> {
     let key = SigningKey::generate(&mut rand_core::OsRng);
-    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| anyhow::anyhow!("encode the key: {e}"))?;
+    let bytes = KeypairBytes { secret_key: key.to_bytes(), public_key: None };
+    let pem = bytes.to_pkcs8_pem(LineEnding::LF).map_err(|e| anyhow::anyhow!("encode the key: {e}"))?;
     Ok(pem.to_string())
 }
 
