@@ -17,7 +17,7 @@ const REPORTS: usize = 1000;
 #[tokio::test]
 async fn two_replicas_assign_each_ticket_exactly_once() {
     let mut h = Harness::start().await;
-    let (_second, mut other) = start(&h.db, &h.nats).await;
+    let (_second, mut other) = start(&h.db, &h.nats, &h.auth).await;
     let d = district(&h, (HOUR, 8 * HOUR)).await;
     // Room for a tenth of the work at first: most tickets wait, unassignable.
     let mut crews = Vec::new();
@@ -105,7 +105,7 @@ async fn list_all(c: &mut Client) -> Vec<Ticket> {
 async fn two_replicas_fire_each_sla_mark_once() {
     const TICKETS: usize = 30;
     let mut h = Harness::start().await;
-    let (_second, mut other) = start(&h.db, &h.nats).await;
+    let (_second, mut other) = start(&h.db, &h.nats, &h.auth).await;
     // Resolve within 3 s: warnings at 1.5 s and 2.25 s, the breach at 3 s; both replicas watch.
     let d = district(&h, (HOUR, Duration::from_secs(3))).await;
     create_crew(&mut h.client, crew("only", &[], &[&d.city], 1000)).await;
