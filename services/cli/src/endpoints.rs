@@ -96,3 +96,35 @@ impl Endpoints {
         Ok(AnalyticsServiceClient::new(self.conn(&self.analytics).await?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flywheel_runtime::auth::{AuthSettings, KeyFiles, Verifier};
+
+    fn endpoints(token: Option<&str>, signing_key: Option<std::path::PathBuf>) -> Endpoints {
+        Endpoints {
+            registry: String::new(),
+            dispatch: String::new(),
+            feedback: String::new(),
+            analytics: String::new(),
+            token: token.map(str::to_owned),
+            signing_key,
+        }
+    }
+
+    #[test]
+    fn calls_carry_the_given_token_or_a_minted_admin_token() {
+        let err = endpoints(None, None).bearer().err().unwrap();
+        assert!(err.to_string().contains("--token"), "{err}");
+        assert_eq!(endpoints(Some("abc.def.ghi"), None).bearer().unwrap().0, "Bearer abc.def.ghi");
+
+        let dir = tempfile::tempdir().unwrap();
+        let files = KeyFiles::generate(dir.path(), false).unwrap();
+        let Bearer(value) = endpoints(None, Some(files.signing_key.clone())).bearer().unwrap();
+        let token = value.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+        let settings = AuthSettings { jwks_file: files.jwks, issuer: "flywheel".into(), audience: "flywheel".into() };
+        let principal = Verifier::load(&settings).unwrap().verify(token).unwrap();
+        assert_eq!((principal.subject.as_str(), principal.roles.as_slice()), ("flywheel-cli", [Role::Admin].as_slice()));
+    }
+}

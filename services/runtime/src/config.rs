@@ -52,13 +52,21 @@ pub struct Config {
     pub max_message_bytes: usize,
 }
 
-/// A variable that is set but cannot be used.
+/// A variable that is set but cannot be used, or a required one that is not set (empty value).
 #[derive(Debug, thiserror::Error)]
-#[error("environment variable {variable}={value:?} is invalid: {reason}")]
+#[error("{}", describe(self))]
 pub struct ConfigError {
     pub variable: &'static str,
     pub value: String,
     pub reason: String,
+}
+
+fn describe(e: &ConfigError) -> String {
+    if e.value.is_empty() {
+        format!("environment variable {} is not set; it {}", e.variable, e.reason)
+    } else {
+        format!("environment variable {}={:?} is invalid: {}", e.variable, e.value, e.reason)
+    }
 }
 
 impl Config {
@@ -125,7 +133,7 @@ fn auth_settings(get: &impl Fn(&'static str) -> Option<String>) -> Result<AuthSe
             "AUTH_JWKS_FILE",
             "",
             "is required: a service refuses to start without the key set that verifies callers' tokens \
-             (create one with `flywheel auth init --dir DIR` and point AUTH_JWKS_FILE at DIR/jwks.json)",
+             (create one with `flywheel auth init --dir DIR` and set AUTH_JWKS_FILE=DIR/jwks.json)",
         )
     })?;
     Ok(AuthSettings {

@@ -85,7 +85,7 @@ impl Verifier {
 
     /// The principal a valid token names.
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Invalid("not a JWT"))?;
         let key = header.kid.as_deref().and_then(|kid| self.keys.get(kid)).ok_or(Rejection::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => Rejection::Expired,
@@ -164,7 +164,7 @@ mod tests {
         assert!(matches!(v.verify(&signed(&|c| c.roles.clear())), Err(Rejection::Invalid(_))));
         assert!(matches!(v.verify(&signed(&|c| c.sub = "a b".into())), Err(Rejection::Invalid(_))));
         assert!(matches!(v.verify(&signed(&|c| c.roles = vec![Role::CrewMember])), Err(Rejection::Invalid(_))));
-        assert_eq!(v.verify("not-a-token"), Err(Rejection::Malformed));
+        assert_eq!(v.verify("not-a-token"), Err(Rejection::Invalid("not a JWT")));
 
         let foreign = minter();
         assert_eq!(v.verify(&foreign.mint("alice", Role::Admin, HOUR).unwrap()), Err(Rejection::UnknownKey));
