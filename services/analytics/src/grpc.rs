@@ -1,4 +1,5 @@
 //! The gRPC surface: translates requests to use cases and results to responses, nothing more.
+//! Who may call is decided before, by the runtime's gate and [`crate::access::RULES`].
 
 use crate::app::{Analytics, ExportChunk};
 use flywheel_proto::flywheel::analytics::v1::analytics_service_server::AnalyticsService;
@@ -16,13 +17,6 @@ impl AnalyticsApi {
     }
 }
 
-impl AnalyticsApi {
-    /// Checks the caller's role before any work.
-    fn admit<T>(&self, r: &Request<T>) -> Result<(), Status> {
-        crate::caller::admit(crate::caller::role(r.metadata()), self.analytics.settings().require_role).map_err(Status::from)
-    }
-}
-
 fn reply<T>(result: flywheel_runtime::Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
 }
@@ -32,7 +26,6 @@ type ChunkStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<ExportChunk, S
 #[tonic::async_trait]
 impl AnalyticsService for AnalyticsApi {
     async fn get_kpis(&self, r: Request<GetKpisRequest>) -> Result<Response<GetKpisResponse>, Status> {
-        self.admit(&r)?;
         reply(self.analytics.get_kpis(r.into_inner()).await)
     }
 
@@ -40,17 +33,14 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         r: Request<GetScenarioMatrixRequest>,
     ) -> Result<Response<GetScenarioMatrixResponse>, Status> {
-        self.admit(&r)?;
         reply(self.analytics.get_scenario_matrix(r.into_inner()).await)
     }
 
     async fn get_site_league(&self, r: Request<GetSiteLeagueRequest>) -> Result<Response<GetSiteLeagueResponse>, Status> {
-        self.admit(&r)?;
         reply(self.analytics.get_site_league(r.into_inner()).await)
     }
 
     async fn get_trends(&self, r: Request<GetTrendsRequest>) -> Result<Response<GetTrendsResponse>, Status> {
-        self.admit(&r)?;
         reply(self.analytics.get_trends(r.into_inner()).await)
     }
 
@@ -58,14 +48,12 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         r: Request<GetFlywheelIndicatorsRequest>,
     ) -> Result<Response<GetFlywheelIndicatorsResponse>, Status> {
-        self.admit(&r)?;
         reply(self.analytics.get_flywheel_indicators(r.into_inner()).await)
     }
 
     type ExportCsvStream = ChunkStream;
 
     async fn export_csv(&self, r: Request<ExportCsvRequest>) -> Result<Response<Self::ExportCsvStream>, Status> {
-        self.admit(&r)?;
         let chunks = self.analytics.export_csv(r.into_inner()).await.map_err(Status::from)?;
         let stream: ChunkStream = Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)));
         Ok(Response::new(stream))
@@ -73,9 +61,8 @@ impl AnalyticsService for AnalyticsApi {
 
     async fn get_projection_status(
         &self,
-        r: Request<GetProjectionStatusRequest>,
+        _request: Request<GetProjectionStatusRequest>,
     ) -> Result<Response<GetProjectionStatusResponse>, Status> {
-        self.admit(&r)?;
         reply(self.analytics.get_projection_status().await)
     }
 }

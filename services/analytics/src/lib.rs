@@ -1,8 +1,8 @@
 //! Analytics: KPIs, the scenario matrix, the site league, trends and the flywheel indicators,
 //! projected from the events of registry, dispatch and feedback. It owns no source data.
 
+pub mod access;
 pub mod app;
-pub mod caller;
 pub mod convert;
 pub mod dashboard;
 pub mod domain;
@@ -43,10 +43,12 @@ pub async fn build_with(config: Config, settings: settings::Settings) -> anyhow:
         host.consume(subscription.consumer(max_deliver), projector.clone());
     }
     let analytics = app::Analytics::new(host.db.clone(), host.jetstream.clone(), settings);
-    let api = AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics.clone()));
+    let api = AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics.clone()))
+        .max_decoding_message_size(host.config.max_message_bytes);
     host.bind(Surface {
         routes: Routes::new(api),
         service_names: vec!["flywheel.analytics.v1.AnalyticsService"],
+        rules: access::RULES,
         http: dashboard::router(analytics),
     })
     .await

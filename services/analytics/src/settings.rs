@@ -14,13 +14,11 @@ pub struct Settings {
     pub dashboard_days: i64,
     /// `ANALYTICS_DASHBOARD_REFRESH_S`: how often the dashboard page reloads itself (default 60).
     pub dashboard_refresh_s: u32,
-    /// `ANALYTICS_REQUIRE_ROLE`: refuse gRPC calls without the role metadata (default false).
-    pub require_role: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { time_zone: chrono_tz::Asia::Shanghai, league_min_volume: 20, dashboard_days: 30, dashboard_refresh_s: 60, require_role: false }
+        Self { time_zone: chrono_tz::Asia::Shanghai, league_min_volume: 20, dashboard_days: 30, dashboard_refresh_s: 60 }
     }
 }
 
@@ -48,11 +46,6 @@ impl Settings {
         s.league_min_volume = positive("ANALYTICS_LEAGUE_MIN_VOLUME", s.league_min_volume)?;
         s.dashboard_days = positive("ANALYTICS_DASHBOARD_DAYS", s.dashboard_days)?.min(366);
         s.dashboard_refresh_s = positive("ANALYTICS_DASHBOARD_REFRESH_S", 60)?.min(86_400) as u32;
-        s.require_role = match get("ANALYTICS_REQUIRE_ROLE").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => anyhow::bail!("ANALYTICS_REQUIRE_ROLE={other:?}: expected true or false"),
-        };
         Ok(s)
     }
 }

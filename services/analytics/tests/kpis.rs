@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use flywheel_proto::flywheel::analytics::v1 as pb;
+use flywheel_proto::flywheel::analytics::v1::analytics_service_client::AnalyticsServiceClient;
 use flywheel_proto::flywheel::registry::v1 as registry;
+use flywheel_testing::Role;
 use tokio_stream::StreamExt;
 
 const T0: &str = "2025-03-01T01:00:00Z";
@@ -338,23 +340,28 @@ async fn bad_requests_name_their_fields() {
 }
 
 #[tokio::test]
-async fn only_analysts_and_admins_read_when_roles_are_required() {
-    let settings = flywheel_analytics::settings::Settings { require_role: true, ..Default::default() };
-    let mut h = Harness::start_with(settings).await;
-    let request = |role: Option<&str>| {
-        let mut r = tonic::Request::new(pb::GetScenarioMatrixRequest {
-            time_range: range(us("2025-03-01T00:00:00Z"), us("2025-03-02T00:00:00Z")),
-            ..Default::default()
-        });
-        if let Some(role) = role {
-            r.metadata_mut().insert("x-flywheel-role", role.parse().unwrap());
-        }
-        r
+async fn only_analysts_and_admins_read_and_services_see_the_projection_status() {
+    let h = Harness::start().await;
+    let service = h.service.as_ref().unwrap();
+    let matrix = || pb::GetScenarioMatrixRequest {
+        time_range: range(us("2025-03-01T00:00:00Z"), us("2025-03-02T00:00:00Z")),
+        ..Default::default()
     };
     let code = |r: Result<_, tonic::Status>| r.err().map(|s: tonic::Status| s.code());
-    assert_eq!(code(h.client.get_scenario_matrix(request(None)).await), Some(tonic::Code::Unauthenticated));
-    assert_eq!(code(h.client.get_scenario_matrix(request(Some("resident"))).await), Some(tonic::Code::PermissionDenied));
-    assert_eq!(code(h.client.get_scenario_matrix(request(Some("analyst"))).await), None);
+    let mut anonymous = AnalyticsServiceClient::new(service.channel().await);
+    assert_eq!(code(anonymous.get_scenario_matrix(matrix()).await), Some(tonic::Code::Unauthenticated));
+    for (role, want) in [
+        (Role::Resident, Some(tonic::Code::PermissionDenied)),
+        (Role::Dispatcher, Some(tonic::Code::PermissionDenied)),
+        (Role::Service, Some(tonic::Code::PermissionDenied)),
+        (Role::Analyst, None),
+        (Role::Admin, None),
+    ] {
+        let mut client = AnalyticsServiceClient::new(service.channel_as(role, "someone").await);
+        assert_eq!(code(client.get_scenario_matrix(matrix()).await), want, "{role}");
+    }
+    let mut monitor = AnalyticsServiceClient::new(service.channel_as(Role::Service, "monitor").await);
+    monitor.get_projection_status(pb::GetProjectionStatusRequest {}).await.unwrap();
 }
 
 #[tokio::test]

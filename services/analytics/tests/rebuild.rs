@@ -69,6 +69,7 @@ async fn rebuild_equals_incremental() {
         .arg("rebuild")
         .env("DATABASE_URL", h.db.url())
         .env("NATS_URL", h.nats.url())
+        .env("AUTH_JWKS_FILE", h.auth.jwks_path())
         .output()
         .await
         .unwrap();

@@ -1,6 +1,8 @@
 //! `flywheel`: the operator's command line — look at sites, crews and tickets, create and watch
-//! tickets, read KPIs, load the demo district, and generate the NATS users of a deployment.
+//! tickets, read KPIs, load the demo district, manage the keys that sign callers' tokens, and
+//! generate the NATS users of a deployment.
 
+mod auth;
 mod commands;
 mod demo;
 mod endpoints;
@@ -39,6 +41,9 @@ enum Command {
     /// NATS users for the services and tools: NKeys and subject permissions.
     #[command(subcommand)]
     NatsAuth(nats_auth::NatsAuthCommand),
+    /// Signing keys and tokens.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 #[tokio::main]
@@ -51,6 +56,7 @@ async fn main() -> ExitCode {
         Command::Kpis(a) => commands::kpis(&cli.endpoints, a).await,
         Command::Demo(c) => demo::run(&cli.endpoints, c).await,
         Command::NatsAuth(c) => nats_auth::run(c),
+        Command::Auth(c) => auth::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

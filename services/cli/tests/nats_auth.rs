@@ -8,7 +8,8 @@ use flywheel_runtime::config::ServiceInfo;
 use flywheel_runtime::events::connection::NkeySeed;
 use flywheel_runtime::events::permissions::inbox_prefix;
 use flywheel_runtime::events::{streams, subscriptions};
-use flywheel_testing::{NatsServer, RunningService, TestDatabase, eventually};
+use flywheel_runtime::auth::Role;
+use flywheel_testing::{NatsServer, RunningService, TestAuth, TestDatabase, eventually};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -97,22 +98,24 @@ async fn every_service_does_its_whole_job_as_its_own_nats_user() {
     let nats = nats_with_users(dir.path()).await;
 
     let dbs: Vec<TestDatabase> = (0..4).map(|_| TestDatabase::new()).collect();
+    let auth = TestAuth::new();
     let config = |service: ServiceInfo, db: &TestDatabase| {
         assert!(flywheel_runtime::events::permissions::SERVICES.contains(&service.name));
-        let mut config = flywheel_testing::config(service, &db.url(), &nats.url());
+        let mut config = flywheel_testing::config(service, &db.url(), &nats.url(), &auth);
         let seed = dir.path().join(format!("{}.nk", service.name)).display().to_string();
         config.nats_nkey_seed = Some(NkeySeed::read("NATS_NKEY_SEED_FILE", &seed).unwrap());
         config
     };
-    let registry = RunningService::start(flywheel_registry::build(config(flywheel_registry::SERVICE, &dbs[0])).await.unwrap());
-    let dispatch = RunningService::start(flywheel_dispatch::build(config(flywheel_dispatch::SERVICE, &dbs[1])).await.unwrap());
-    let feedback = RunningService::start(flywheel_feedback::build(config(flywheel_feedback::SERVICE, &dbs[2])).await.unwrap());
-    let analytics = RunningService::start(flywheel_analytics::build(config(flywheel_analytics::SERVICE, &dbs[3])).await.unwrap());
+    let registry = RunningService::start(flywheel_registry::build(config(flywheel_registry::SERVICE, &dbs[0])).await.unwrap(), &auth);
+    let dispatch = RunningService::start(flywheel_dispatch::build(config(flywheel_dispatch::SERVICE, &dbs[1])).await.unwrap(), &auth);
+    let feedback = RunningService::start(flywheel_feedback::build(config(flywheel_feedback::SERVICE, &dbs[2])).await.unwrap(), &auth);
+    let analytics = RunningService::start(flywheel_analytics::build(config(flywheel_analytics::SERVICE, &dbs[3])).await.unwrap(), &auth);
 
     // The demo district and resident reports: registry events feed dispatch's and feedback's
     // replicas, reports become tickets, and analytics projects all of it.
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_flywheel"))
         .args(["demo", "load", "--reports", "5"])
+        .env("FLYWHEEL_TOKEN", auth.token(Role::Admin, "demo"))
         .args(["--registry", &format!("http://{}", registry.grpc_addr)])
         .args(["--dispatch", &format!("http://{}", dispatch.grpc_addr)])
         .args(["--feedback", &format!("http://{}", feedback.grpc_addr)])

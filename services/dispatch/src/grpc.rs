@@ -1,8 +1,10 @@
 //! The gRPC surface: translates requests to use cases and results to responses, nothing more.
 
 use crate::app::{Cause, Dispatch};
+use crate::caller::check_crew;
 use flywheel_proto::flywheel::dispatch::v1::dispatch_service_server::DispatchService;
 use flywheel_proto::flywheel::dispatch::v1::*;
+use flywheel_runtime::auth::Principal;
 use flywheel_runtime::grpc::correlation_id;
 use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -11,7 +13,7 @@ use tonic::{Request, Response, Status};
 impl DispatchApi {
     /// Who makes the call and under which request id.
     fn cause<T>(&self, r: &Request<T>, request_id: &str) -> Result<Cause, Status> {
-        let actor = crate::caller::actor(r.metadata(), self.require_identity)?;
+        let actor = crate::caller::actor(Principal::of(r)?);
         Ok(Cause { actor, request_id: request_id.to_owned() })
     }
 }
@@ -22,14 +24,13 @@ fn reply<T>(result: flywheel_runtime::Result<T>) -> Result<Response<T>, Status> 
 
 pub struct DispatchApi {
     dispatch: Dispatch,
-    require_identity: bool,
     /// Stops the background loops when the server is dropped.
     _tasks: Arc<crate::Tasks>,
 }
 
 impl DispatchApi {
-    pub fn new(dispatch: Dispatch, tasks: crate::Tasks, require_identity: bool) -> Self {
-        Self { dispatch, require_identity, _tasks: Arc::new(tasks) }
+    pub fn new(dispatch: Dispatch, tasks: crate::Tasks) -> Self {
+        Self { dispatch, _tasks: Arc::new(tasks) }
     }
 }
 
@@ -48,30 +49,25 @@ impl DispatchService for DispatchApi {
     }
 
     async fn get_crew(&self, r: Request<GetCrewRequest>) -> Result<Response<Crew>, Status> {
-        self.cause(&r, "")?;
         reply(self.dispatch.get_crew(&r.into_inner().id).await)
     }
 
     async fn list_crews(&self, r: Request<ListCrewsRequest>) -> Result<Response<ListCrewsResponse>, Status> {
-        self.cause(&r, "")?;
         let page = self.dispatch.list_crews(r.into_inner()).await?;
         Ok(Response::new(ListCrewsResponse { crews: page.items, next_page_token: page.next_page_token }))
     }
 
     async fn update_crew(&self, r: Request<UpdateCrewRequest>) -> Result<Response<Crew>, Status> {
-        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.update_crew(r.into_inner(), &corr).await)
     }
 
     async fn deactivate_crew(&self, r: Request<DeactivateCrewRequest>) -> Result<Response<Crew>, Status> {
-        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.deactivate_crew(r.into_inner(), &corr).await)
     }
 
     async fn activate_crew(&self, r: Request<ActivateCrewRequest>) -> Result<Response<Crew>, Status> {
-        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.activate_crew(r.into_inner(), &corr).await)
     }
@@ -82,12 +78,14 @@ impl DispatchService for DispatchApi {
     }
 
     async fn get_ticket(&self, r: Request<GetTicketRequest>) -> Result<Response<Ticket>, Status> {
-        self.cause(&r, "")?;
-        reply(self.dispatch.get_ticket(r.into_inner()).await)
+        let reader = self.cause(&r, "")?.actor;
+        let ticket = self.dispatch.get_ticket(r.into_inner()).await?;
+        check_crew(&reader, &ticket.crew_id, "tickets")?;
+        Ok(Response::new(ticket))
     }
 
     async fn list_tickets(&self, r: Request<ListTicketsRequest>) -> Result<Response<ListTicketsResponse>, Status> {
-        self.cause(&r, "")?;
+        check_crew(&self.cause(&r, "")?.actor, &r.get_ref().crew_id, "tickets")?;
         let page = self.dispatch.list_tickets(r.into_inner()).await?;
         Ok(Response::new(ListTicketsResponse { tickets: page.items, next_page_token: page.next_page_token }))
     }
@@ -157,24 +155,23 @@ impl DispatchService for DispatchApi {
     }
 
     async fn create_work_plan(&self, r: Request<CreateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
-        self.cause(&r, "")?;
         let corr = correlation_id(&r);
         reply(self.dispatch.create_work_plan(r.into_inner(), &corr).await)
     }
 
     async fn get_work_plan(&self, r: Request<GetWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
-        self.cause(&r, "")?;
-        reply(self.dispatch.get_work_plan(&r.into_inner().id).await)
+        let reader = self.cause(&r, "")?.actor;
+        let plan = self.dispatch.get_work_plan(&r.into_inner().id).await?;
+        check_crew(&reader, &plan.crew_id, "work plans")?;
+        Ok(Response::new(plan))
     }
 
     async fn list_work_plans(&self, r: Request<ListWorkPlansRequest>) -> Result<Response<ListWorkPlansResponse>, Status> {
-        self.cause(&r, "")?;
         let page = self.dispatch.list_work_plans(r.into_inner()).await?;
         Ok(Response::new(ListWorkPlansResponse { plans: page.items, next_page_token: page.next_page_token }))
     }
 
     async fn update_work_plan(&self, r: Request<UpdateWorkPlanRequest>) -> Result<Response<WorkPlan>, Status> {
-        self.cause(&r, "")?;
         reply(self.dispatch.update_work_plan(r.into_inner()).await)
     }
 }

@@ -1,6 +1,7 @@
 //! Ticket dispatch: crews, tickets and their life cycle, automatic dispatch, SLA clocks and
 //! escalation, the live ticket feed and recurring work plans.
 
+pub mod access;
 pub mod app;
 pub mod caller;
 pub mod consumers;
@@ -35,7 +36,6 @@ impl Drop for Tasks {
 
 /// Builds dispatch: storage, consumers, schedulers and both listeners, ready to run.
 pub async fn build(config: Config) -> anyhow::Result<BoundService> {
-    let require_identity = caller::require_identity()?;
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
     let dispatch = app::Dispatch::new(Writer::new(host.db.clone(), host.outbox.clone()));
     host.consume(consumers::registry_spec(&host.config), Arc::new(consumers::RegistryReplica { dispatch: dispatch.clone() }));
@@ -45,10 +45,12 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
         tokio::spawn(dispatch.clone().run_retry()),
         tokio::spawn(dispatch.clone().run_plans()),
     ]);
-    let api = DispatchServiceServer::new(grpc::DispatchApi::new(dispatch, tasks, require_identity));
+    let api = DispatchServiceServer::new(grpc::DispatchApi::new(dispatch, tasks))
+        .max_decoding_message_size(host.config.max_message_bytes);
     host.bind(Surface {
         routes: Routes::new(api),
         service_names: vec!["flywheel.dispatch.v1.DispatchService"],
+        rules: access::RULES,
         http: axum::Router::new(),
     })
     .await

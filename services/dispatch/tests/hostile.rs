@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use flywheel_runtime::auth::Role;
 use flywheel_testing::hostile::{Target, fuzz_service};
 use std::time::Duration;
 
@@ -14,6 +15,6 @@ async fn every_method_survives_hostile_requests() {
     let ticket = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
     let known = vec![d.district, d.tower.id, d.lights.id, crew.id, ticket.id, ticket.code];
     let channel = h.service.as_ref().expect("running").channel().await;
-    let target = Target { channel, service: "flywheel.dispatch.v1.DispatchService", known_ids: known, authorize: Box::new(|_| {}) };
+    let target = Target { channel, service: "flywheel.dispatch.v1.DispatchService", known_ids: known, token: h.service.as_ref().expect("running").token(Role::Admin, "fuzz") };
     fuzz_service(&target).await;
 }

@@ -36,7 +36,7 @@ async fn plan_tickets(client: &Client, plan_id: &str, n: usize) -> Vec<Ticket> {
 #[tokio::test]
 async fn each_occurrence_makes_one_ticket_across_replicas_and_restarts() {
     let mut h = Harness::start().await;
-    let (_second, _) = start(&h.db, &h.nats).await;
+    let (_second, _) = start(&h.db, &h.nats, &h.auth).await;
     let d = district(&h, (Duration::from_secs(3600), Duration::from_secs(8 * 3600))).await;
     let fixed = create_crew(&mut h.client, crew("fire-safety", &[], &[&d.city], 100)).await;
     let now = flywheel_runtime::db::now_micros();

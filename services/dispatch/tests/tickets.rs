@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use flywheel_testing::{Role, TestAuth};
 use flywheel_proto::flywheel::dispatch::v1::*;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use std::time::Duration;
@@ -240,11 +241,8 @@ async fn lists_filter_and_page() {
     assert_eq!(h.client.list_tickets(changed).await.unwrap_err().code(), Code::InvalidArgument);
 }
 
-fn as_member<T>(message: T, crew: &Crew, member: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut().insert("x-flywheel-crew-member-id", member.parse().unwrap());
-    r.metadata_mut().insert("x-flywheel-crew-id", crew.id.parse().unwrap());
-    r
+fn as_member<T>(h: &Harness, message: T, crew: &Crew, member: &str) -> tonic::Request<T> {
+    TestAuth::request_with(&h.auth.crew_member_token(member, &crew.id), message)
 }
 
 #[tokio::test]
@@ -255,18 +253,55 @@ async fn crew_members_act_only_on_their_own_crews_tickets() {
     let b = create_crew(&mut h.client, crew("b", &[&d.wetland.id], &[], 5)).await;
     let t = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
     let accept = AcceptTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() };
-    let denied = h.client.accept_ticket(as_member(accept.clone(), &b, "b-lead")).await.unwrap_err();
+    let denied = h.client.accept_ticket(as_member(&h, accept.clone(), &b, "b-lead")).await.unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let impostor = h.client.accept_ticket(as_member(accept.clone(), &a, "not-in-a")).await.unwrap_err();
+    let impostor = h.client.accept_ticket(as_member(&h, accept.clone(), &a, "not-in-a")).await.unwrap_err();
     assert_eq!(impostor.code(), Code::PermissionDenied);
-    h.client.accept_ticket(as_member(accept, &a, "a-lead")).await.unwrap();
+    h.client.accept_ticket(as_member(&h, accept, &a, "a-lead")).await.unwrap();
     let full = get(&mut h.client, &t.id).await;
     let actor = full.history.last().unwrap().actor.clone().unwrap();
     assert_eq!((actor.kind, actor.id.as_str(), actor.crew_id.as_str()), (ActorKind::CrewMember as i32, "a-lead", a.id.as_str()));
 
     let watch = WatchTicketsRequest { crew_id: a.id.clone(), ..Default::default() };
-    let status = h.client.watch_tickets(as_member(watch, &b, "b-lead")).await.unwrap_err();
+    let status = h.client.watch_tickets(as_member(&h, watch, &b, "b-lead")).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Reading: their own crew's tickets only.
+    let read = GetTicketRequest { id: t.id.clone(), ..Default::default() };
+    h.client.get_ticket(as_member(&h, read.clone(), &a, "a-lead")).await.unwrap();
+    let other = h.client.get_ticket(as_member(&h, read, &b, "b-lead")).await.unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied);
+    let theirs = ListTicketsRequest { crew_id: a.id.clone(), ..Default::default() };
+    assert_eq!(h.client.list_tickets(as_member(&h, theirs.clone(), &a, "a-lead")).await.unwrap().into_inner().tickets.len(), 1);
+    let listed = h.client.list_tickets(as_member(&h, theirs, &b, "b-lead")).await.unwrap_err();
+    assert_eq!(listed.code(), Code::PermissionDenied);
+    // A dispatcher's command is not theirs to give.
+    let cancel = CancelTicketRequest { ticket_id: t.id.clone(), version: t.version, ..Default::default() };
+    let refused = h.client.cancel_ticket(as_member(&h, cancel, &a, "a-lead")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn callers_are_authenticated_and_held_to_their_roles() {
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    let t = ticket(&d.tower.id, &d.lights.id);
+    let unauthenticated = dispatch_service_client::DispatchServiceClient::new(h.service.as_ref().unwrap().channel().await)
+        .create_ticket(CreateTicketRequest { ticket: Some(t.clone()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(unauthenticated.code(), Code::Unauthenticated);
+    for role in [Role::Resident, Role::SiteManager, Role::Analyst] {
+        let mut client = h.client_with(&h.auth.token(role, "someone")).await;
+        let denied = client.create_ticket(CreateTicketRequest { ticket: Some(t.clone()), ..Default::default() }).await.unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied, "{role}");
+    }
+    // Another system raises a ticket; the history names it as a service.
+    let mut system = h.client_with(&h.auth.token(Role::Service, "bms-gateway")).await;
+    let raised = create_ticket(&mut system, t).await;
+    let full = get(&mut h.client, &raised.id).await;
+    let actor = full.history.first().unwrap().actor.clone().unwrap();
+    assert_eq!((actor.kind, actor.id.as_str()), (ActorKind::Service as i32, "bms-gateway"));
 }
 
 #[tokio::test]

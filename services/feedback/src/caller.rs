@@ -1,39 +1,34 @@
-//! Who is calling. The gateway in front of feedback authenticates people and passes the result
-//! as metadata: `x-flywheel-resident-id` (the opaque resident id) or `x-flywheel-staff-id`.
-//! Feedback trusts these headers, so it must only be reachable through that gateway. A call with
-//! neither is "unidentified": the operator's own front ends and tools acting for a resident,
-//! admitted unless `FEEDBACK_REQUIRE_IDENTITY` is set (see [`Caller::admit`]).
+//! Who is calling, from the verified [`Principal`] the runtime's gate put on the request, or the
+//! Open311 endpoint. The token's subject is the resident's opaque id, the staff member's id, or
+//! the id of the system (the operator's front ends and tools acting for residents).
 
+use flywheel_runtime::auth::{Principal, Role};
 use flywheel_runtime::{Error, Result};
 
-pub const RESIDENT_METADATA: &str = "x-flywheel-resident-id";
-pub const STAFF_METADATA: &str = "x-flywheel-staff-id";
+const STAFF_ROLES: [Role; 3] = [Role::Dispatcher, Role::SiteManager, Role::Admin];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
-    /// No identity metadata: may file, track and rate (acting for the reporter), never see a
-    /// resident id or contact details, nor act as staff.
-    Anonymous,
     Resident(String),
     Staff(String),
+    /// A system acting for residents: may file, track and rate (for the reporter), never sees a
+    /// resident id or contact details, nor acts as staff.
+    Service(String),
     /// An Open311 client with a valid api_key, filing on a resident's behalf.
     Open311,
 }
 
 impl Caller {
-    pub fn from_metadata(metadata: &tonic::metadata::MetadataMap) -> Result<Self> {
-        let read = |key: &str| -> Result<Option<String>> {
-            match metadata.get(key).map(|v| v.to_str()) {
-                None => Ok(None),
-                Some(Ok(v)) if valid_id(v) => Ok(Some(v.to_owned())),
-                Some(_) => Err(Error::Unauthenticated(format!("{key} must be 1..128 visible ASCII characters"))),
-            }
-        };
-        Ok(match (read(STAFF_METADATA)?, read(RESIDENT_METADATA)?) {
-            (Some(staff), _) => Self::Staff(staff),
-            (None, Some(resident)) => Self::Resident(resident),
-            (None, None) => Self::Anonymous,
-        })
+    /// The caller a principal is: staff roles first, then resident; anything else is a system.
+    pub fn of(p: &Principal) -> Self {
+        let id = p.subject.clone();
+        if STAFF_ROLES.iter().any(|r| p.has(*r)) {
+            Self::Staff(id)
+        } else if p.has(Role::Resident) {
+            Self::Resident(id)
+        } else {
+            Self::Service(id)
+        }
     }
 
     pub fn is_staff(&self) -> bool {
@@ -60,33 +55,39 @@ impl Caller {
         self.is_staff() || self.resident_id() == Some(resident_id)
     }
 
-    /// UNAUTHENTICATED for an unidentified caller when identities are required.
-    pub fn admit(&self, require_identity: bool) -> Result<()> {
-        match self {
-            Self::Anonymous if require_identity => {
-                Err(Error::Unauthenticated("this call needs a resident or staff identity".into()))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Fails unless the caller is staff.
-    pub fn require_staff(&self, require_identity: bool) -> Result<()> {
-        self.admit(require_identity)?;
+    pub fn require_staff(&self) -> Result<()> {
         if self.is_staff() { Ok(()) } else { Err(Error::PermissionDenied("only staff may do this".into())) }
     }
 
     /// Whether this caller may answer the survey of a report filed by `resident_id`: the reporter,
-    /// or an unidentified front end acting for them.
+    /// or a system acting for them.
     pub fn may_rate(&self, resident_id: &str) -> bool {
         match self {
             Self::Resident(id) => id == resident_id,
-            Self::Anonymous => true,
+            Self::Service(_) => true,
             Self::Staff(_) | Self::Open311 => false,
         }
     }
 }
 
-fn valid_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(roles: &[Role]) -> Caller {
+        Caller::of(&Principal { subject: "s1".into(), roles: roles.to_vec(), crew_id: None, name: None })
+    }
+
+    #[test]
+    fn principals_become_callers() {
+        assert_eq!(caller(&[Role::Resident]), Caller::Resident("s1".into()));
+        assert_eq!(caller(&[Role::Dispatcher]), Caller::Staff("s1".into()));
+        assert_eq!(caller(&[Role::Admin, Role::Resident]), Caller::Staff("s1".into()));
+        assert_eq!(caller(&[Role::Service]), Caller::Service("s1".into()));
+        assert!(caller(&[Role::Resident]).may_rate("s1"));
+        assert!(!caller(&[Role::Resident]).may_rate("s2"));
+        assert!(!caller(&[Role::Dispatcher]).may_rate("s1"));
+        assert!(caller(&[Role::Service]).require_staff().is_err());
+    }
 }

@@ -5,6 +5,7 @@ use crate::app::Feedback;
 use crate::caller::Caller;
 use flywheel_proto::flywheel::feedback::v1::feedback_service_server::FeedbackService;
 use flywheel_proto::flywheel::feedback::v1::*;
+use flywheel_runtime::auth::Principal;
 use flywheel_runtime::grpc::correlation_id;
 use std::time::Duration;
 use tonic::{Code, Request, Response, Status};
@@ -40,7 +41,7 @@ fn status(err: flywheel_runtime::Error) -> Status {
 const RATE_LIMIT_RETRY: Duration = Duration::from_secs(60);
 
 fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
-    Caller::from_metadata(r.metadata()).map_err(status)
+    Principal::of(r).map(Caller::of)
 }
 
 #[tonic::async_trait]

@@ -1,6 +1,7 @@
 //! Resident feedback: reports, their public status and timeline, duplicates and "me too",
 //! satisfaction surveys and reopen requests, and the Open311 GeoReport v2 endpoint.
 
+pub mod access;
 pub mod app;
 pub mod caller;
 pub mod convert;
@@ -42,10 +43,12 @@ pub async fn build_with(config: Config, settings: Settings) -> anyhow::Result<Bo
         subscriptions::FEEDBACK_FROM_DISPATCH.consumer(max_deliver),
         Arc::new(app::tickets::TicketEvents::new(feedback.clone())),
     );
-    let api = FeedbackServiceServer::new(grpc::FeedbackApi::new(feedback.clone()));
+    let api = FeedbackServiceServer::new(grpc::FeedbackApi::new(feedback.clone()))
+        .max_decoding_message_size(host.config.max_message_bytes);
     host.bind(Surface {
         routes: Routes::new(api),
         service_names: vec!["flywheel.feedback.v1.FeedbackService"],
+        rules: access::RULES,
         http: open311::router(feedback),
     })
     .await

@@ -19,9 +19,6 @@ pub struct Settings {
     /// `FEEDBACK_OPEN311_API_KEYS`: comma-separated keys of which Open311 POSTs must name one as
     /// `api_key` (default none: any client may post).
     pub open311_api_keys: Vec<String>,
-    /// `FEEDBACK_REQUIRE_IDENTITY`: `true` refuses gRPC calls without identity metadata
-    /// (UNAUTHENTICATED), except tracking a report (default `false`).
-    pub require_identity: bool,
 }
 
 impl Default for Settings {
@@ -33,7 +30,6 @@ impl Default for Settings {
             per_resident_per_hour: 20,
             per_channel_per_minute: 600,
             open311_api_keys: Vec::new(),
-            require_identity: false,
         }
     }
 }
@@ -73,16 +69,7 @@ impl Settings {
         let keys = get("FEEDBACK_OPEN311_API_KEYS")
             .map(|(_, v)| v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default();
-        let require_identity = match get("FEEDBACK_REQUIRE_IDENTITY") {
-            None => d.require_identity,
-            Some((variable, value)) => match value.trim() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => return Err(SettingsError { variable, value, reason: "must be true or false" }),
-            },
-        };
         Ok(Self {
-            require_identity,
             survey_open_for: Duration::from_secs(positive("FEEDBACK_SURVEY_DAYS", 7)? * 86_400),
             duplicate_radius_m: radius,
             duplicate_window: Duration::from_secs(positive("FEEDBACK_DUPLICATE_WINDOW_HOURS", 72)? * 3600),
@@ -116,7 +103,5 @@ mod tests {
         assert!(err.to_string().contains("FEEDBACK_DUPLICATE_WINDOW_HOURS"));
         assert!(load(&[("FEEDBACK_DUPLICATE_RADIUS_M", "-1")]).is_err());
         assert!(load(&[("FEEDBACK_SURVEY_DAYS", "0")]).is_err());
-        assert!(load(&[("FEEDBACK_REQUIRE_IDENTITY", "yes")]).is_err());
-        assert!(load(&[("FEEDBACK_REQUIRE_IDENTITY", "true")]).unwrap().require_identity);
     }
 }

@@ -24,7 +24,7 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
 
     let filed = h
         .client
-        .submit_report(resident(
+        .submit_report(resident(&h.auth, 
             "res-1",
             SubmitReportRequest {
                 report: Some(Report { category_id: light.id.clone(), ..complaint(None) }),
@@ -64,7 +64,7 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
 
     let report = h
         .client
-        .get_report(resident("res-1", GetReportRequest { lookup: Some(get_report_request::Lookup::TrackingCode(filed.tracking_code.to_lowercase())) }))
+        .get_report(resident(&h.auth, "res-1", GetReportRequest { lookup: Some(get_report_request::Lookup::TrackingCode(filed.tracking_code.to_lowercase())) }))
         .await
         .unwrap()
         .into_inner();
@@ -86,7 +86,7 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
     // Someone else cannot rate it.
     let other = h
         .client
-        .rate_resolution(resident("res-2", answer(&filed.id, 5, FixedAnswer::Yes)))
+        .rate_resolution(resident(&h.auth, "res-2", answer(&filed.id, 5, FixedAnswer::Yes)))
         .await
         .unwrap_err();
     assert_eq!(other.code(), tonic::Code::PermissionDenied);
@@ -96,15 +96,15 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
         rating: Some(ResolutionRating { rating: 2, fixed: FixedAnswer::DontKnow as i32, comment: "Still dark at night".into(), rate_time: None }),
         request_id: "rate-1".into(),
     };
-    let rated = h.client.rate_resolution(resident("res-1", rate.clone())).await.unwrap().into_inner();
+    let rated = h.client.rate_resolution(resident(&h.auth, "res-1", rate.clone())).await.unwrap().into_inner();
     assert_eq!(rated.status, ReportStatus::Reopened as i32);
     assert_eq!(rated.reopen_count, 1);
     assert_eq!(rated.surveys[0].state, SurveyState::Answered as i32);
     assert_eq!(rated.surveys[0].answer.as_ref().unwrap().rating, 2);
     // A retry returns the same report; a second answer is refused, naming why.
-    let again = h.client.rate_resolution(resident("res-1", rate.clone())).await.unwrap().into_inner();
+    let again = h.client.rate_resolution(resident(&h.auth, "res-1", rate.clone())).await.unwrap().into_inner();
     assert_eq!(again.version, rated.version);
-    let second = h.client.rate_resolution(resident("res-1", RateResolutionRequest { request_id: String::new(), ..rate })).await.unwrap_err();
+    let second = h.client.rate_resolution(resident(&h.auth, "res-1", RateResolutionRequest { request_id: String::new(), ..rate })).await.unwrap_err();
     assert_eq!(second.code(), tonic::Code::FailedPrecondition);
     assert!(second.message().contains("ANSWERED"), "{}", second.message());
 
@@ -112,7 +112,7 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
     let reopened = t(dispatch::TicketState::Reopened);
     h.publish(&ticket_event("reopened", &reopened, &dispatch::TicketReopened { ticket: Some(reopened.clone()), report_id: filed.id.clone(), ..Default::default() }), true).await;
     h.wait_applied("FLYWHEEL_DISPATCH").await;
-    let after = h.client.get_report(staff("ops", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(filed.id.clone())) })).await.unwrap().into_inner();
+    let after = h.client.get_report(staff(&h.auth, "ops", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(filed.id.clone())) })).await.unwrap().into_inner();
     assert_eq!(after.status, ReportStatus::Reopened as i32);
     assert_eq!(after.reopen_count, 1);
     assert_eq!(after.timeline.len(), 5);
@@ -177,13 +177,13 @@ async fn not_fixed_reopens_and_a_cancelled_ticket_closes_the_report() {
         contact: None,
         request_id: request_id.into(),
     };
-    let filed = h.client.submit_report(resident("res-1", submit("a"))).await.unwrap().into_inner();
+    let filed = h.client.submit_report(resident(&h.auth, "res-1", submit("a"))).await.unwrap().into_inner();
     let resolved = ticket("ticket-9", &filed, dispatch::TicketState::Resolved);
     h.publish(&ticket_event("resolved", &resolved, &dispatch::TicketResolved { ticket: Some(resolved.clone()), resolution_note: "Done".into(), ..Default::default() }), false).await;
     h.wait_applied("FLYWHEEL_DISPATCH").await;
     let rated = h
         .client
-        .rate_resolution(resident("res-1", answer(&filed.id, 4, FixedAnswer::No)))
+        .rate_resolution(resident(&h.auth, "res-1", answer(&filed.id, 4, FixedAnswer::No)))
         .await
         .unwrap()
         .into_inner();
@@ -192,7 +192,7 @@ async fn not_fixed_reopens_and_a_cancelled_ticket_closes_the_report() {
     let cancelled = ticket("ticket-9", &filed, dispatch::TicketState::Cancelled);
     h.publish(&ticket_event("cancelled", &cancelled, &dispatch::TicketCancelled { ticket: Some(cancelled.clone()), note: "Handed to the power company".into(), ..Default::default() }), true).await;
     h.wait_applied("FLYWHEEL_DISPATCH").await;
-    let closed = h.client.get_report(resident("res-1", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(filed.id.clone())) })).await.unwrap().into_inner();
+    let closed = h.client.get_report(resident(&h.auth, "res-1", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(filed.id.clone())) })).await.unwrap().into_inner();
     assert_eq!(closed.status, ReportStatus::Closed as i32);
     assert!(closed.close_time.is_some());
     assert_eq!(closed.timeline.last().unwrap().note, "Handed to the power company");
@@ -211,24 +211,25 @@ async fn an_unanswered_survey_expires_and_takes_no_answer() {
         contact: None,
         request_id: String::new(),
     };
-    let filed = h.client.submit_report(resident("res-1", request)).await.unwrap().into_inner();
+    let filed = h.client.submit_report(resident(&h.auth, "res-1", request)).await.unwrap().into_inner();
     let resolved = ticket("ticket-3", &filed, dispatch::TicketState::Resolved);
     h.publish(&ticket_event("resolved", &resolved, &dispatch::TicketResolved { ticket: Some(resolved.clone()), ..Default::default() }), false).await;
     h.wait_applied("FLYWHEEL_DISPATCH").await;
 
     let client = h.client.clone();
     let id = filed.id.clone();
+    let auth = &h.auth;
     flywheel_testing::eventually(WAIT, || {
         let (mut client, id) = (client.clone(), id.clone());
         async move {
-            let report = client.get_report(resident("res-1", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(id)) })).await.ok()?.into_inner();
+            let report = client.get_report(resident(auth, "res-1", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(id)) })).await.ok()?.into_inner();
             (report.surveys.first()?.state == SurveyState::Expired as i32).then_some(())
         }
     })
     .await;
     let late = h
         .client
-        .rate_resolution(resident("res-1", answer(&filed.id, 1, FixedAnswer::No)))
+        .rate_resolution(resident(&h.auth, "res-1", answer(&filed.id, 1, FixedAnswer::No)))
         .await
         .unwrap_err();
     assert_eq!(late.code(), tonic::Code::FailedPrecondition);

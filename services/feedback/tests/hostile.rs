@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use flywheel_proto::flywheel::feedback::v1::*;
+use flywheel_runtime::auth::Role;
 use flywheel_testing::hostile::{Target, fuzz_service};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,6 +21,10 @@ async fn every_method_survives_hostile_requests() {
         .unwrap()
         .into_inner();
     let known = vec![site.id, category.id, report.id, report.tracking_code];
-    let target = Target { channel: h.service.channel().await, service: "flywheel.feedback.v1.FeedbackService", known_ids: known, authorize: Box::new(|_| {}) };
-    fuzz_service(&target).await;
+    // Staff reach every method; a resident reaches support and rating.
+    for (role, subject) in [(Role::Admin, "fuzz"), (Role::Resident, "resident-fuzz")] {
+        let token = h.service.token(role, subject);
+        let target = Target { channel: h.service.channel().await, service: "flywheel.feedback.v1.FeedbackService", known_ids: known.clone(), token };
+        fuzz_service(&target).await;
+    }
 }

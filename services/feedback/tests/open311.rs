@@ -148,14 +148,14 @@ async fn a_posted_request_is_a_report_and_follows_its_ticket() {
     let report = h
         .client
         .clone()
-        .get_report(staff("ops", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(id.clone())) }))
+        .get_report(staff(&h.auth, "ops", GetReportRequest { lookup: Some(get_report_request::Lookup::Id(id.clone())) }))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(report.channel, ReportChannel::Open311 as i32);
     assert_eq!(report.category_id, "cat-light");
     assert!(report.needs_field_work);
-    let contact = h.client.clone().get_report_contact(staff("ops", GetReportContactRequest { report_id: report.id.clone() })).await.unwrap().into_inner();
+    let contact = h.client.clone().get_report_contact(staff(&h.auth, "ops", GetReportContactRequest { report_id: report.id.clone() })).await.unwrap().into_inner();
     assert_eq!(contact.contact.unwrap().name, "Li Wei");
 
     let (status, body) = http(&h, "GET", &format!("/open311/v2/requests/{id}.json"), None).await;

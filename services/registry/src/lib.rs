@@ -1,5 +1,6 @@
 //! The site registry: the district's regions, managed sites, zones, assets and service catalog.
 
+pub mod access;
 pub mod app;
 pub mod convert;
 pub mod domain;
@@ -20,10 +21,12 @@ pub const SERVICE: ServiceInfo = ServiceInfo { name: events::SERVICE, default_gr
 pub async fn build(config: Config) -> anyhow::Result<BoundService> {
     let host = ServiceHost::start::<migration::Migrator>(config).await?;
     let registry = app::Registry::new(Writer::new(host.db.clone(), host.outbox.clone()));
-    let api = RegistryServiceServer::new(grpc::RegistryApi::new(registry));
+    let api = RegistryServiceServer::new(grpc::RegistryApi::new(registry))
+        .max_decoding_message_size(host.config.max_message_bytes);
     host.bind(Surface {
         routes: Routes::new(api),
         service_names: vec!["flywheel.registry.v1.RegistryService"],
+        rules: access::RULES,
         http: axum::Router::new(),
     })
     .await

@@ -8,6 +8,7 @@ use flywheel_proto::flywheel::registry::v1::*;
 use std::collections::HashSet;
 use tonic::Code;
 
+/// Health and reflection answer without a token.
 #[tokio::test]
 async fn serves_health_and_reflection() {
     let h = Harness::start().await;

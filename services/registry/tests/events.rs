@@ -78,9 +78,12 @@ async fn changes_made_while_nats_is_down_are_published_once_it_returns() {
 async fn a_stopped_service_loses_no_acknowledged_change() {
     let nats = flywheel_testing::NatsServer::start().await;
     let db = flywheel_testing::TestDatabase::new();
-    let config = flywheel_testing::config(flywheel_registry::SERVICE, &db.url(), &nats.url());
-    let service = flywheel_testing::RunningService::start(flywheel_registry::build(config.clone()).await.unwrap());
-    let mut client = flywheel_proto::flywheel::registry::v1::registry_service_client::RegistryServiceClient::new(service.channel().await);
+    let auth = flywheel_testing::TestAuth::new();
+    let config = flywheel_testing::config(flywheel_registry::SERVICE, &db.url(), &nats.url(), &auth);
+    let service = flywheel_testing::RunningService::start(flywheel_registry::build(config.clone()).await.unwrap(), &auth);
+    let mut client = flywheel_proto::flywheel::registry::v1::registry_service_client::RegistryServiceClient::new(
+        service.channel_as(flywheel_testing::Role::SiteManager, "manager-1").await,
+    );
     let city = client
         .create_region(CreateRegionRequest {
             region: Some(Region { code: "gz".into(), name: "Guangzhou".into(), kind: RegionKind::City as i32, ..Default::default() }),
@@ -92,8 +95,10 @@ async fn a_stopped_service_loses_no_acknowledged_change() {
     service.stop().await.unwrap();
 
     // Started again on the same database, the region is there.
-    let service = flywheel_testing::RunningService::start(flywheel_registry::build(config).await.unwrap());
-    let mut client = flywheel_proto::flywheel::registry::v1::registry_service_client::RegistryServiceClient::new(service.channel().await);
+    let service = flywheel_testing::RunningService::start(flywheel_registry::build(config).await.unwrap(), &auth);
+    let mut client = flywheel_proto::flywheel::registry::v1::registry_service_client::RegistryServiceClient::new(
+        service.channel_as(flywheel_testing::Role::Analyst, "analyst-1").await,
+    );
     let got = client.get_region(GetRegionRequest { id: city.id.clone() }).await.unwrap().into_inner();
     assert_eq!(got, city);
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use flywheel_proto::flywheel::registry::v1::*;
+use flywheel_runtime::auth::Role;
 use flywheel_testing::hostile::{self, Target, fuzz_service};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -14,7 +15,7 @@ async fn every_method_survives_hostile_requests() {
     let tower = h.site(site("canton-tower", &district.id, SiteType::ScenicArea, 23.1066, 113.3245)).await;
     let lights = h.client.define_category(DefineCategoryRequest { category: Some(category("street-light-out")), request_id: String::new() }).await.unwrap().into_inner();
     let known = vec![city.id, district.id, streets[0].id.clone(), tower.id, lights.id, "canton-tower".into()];
-    let target = Target { channel: h.service.channel().await, service: "flywheel.registry.v1.RegistryService", known_ids: known, authorize: Box::new(|_| {}) };
+    let target = Target { channel: h.service.channel().await, service: "flywheel.registry.v1.RegistryService", known_ids: known, token: h.service.token(Role::Admin, "fuzz") };
     fuzz_service(&target).await;
 }
 

@@ -3,6 +3,7 @@
 
 use crate::events::connection::NkeySeed;
 use crate::grpc::tls::{ClientTls, ServerTls};
+use crate::auth::AuthSettings;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -51,15 +52,31 @@ pub struct Config {
     /// `GRPC_TLS_CA_FILE`, `GRPC_TLS_CLIENT_CERT_FILE`, `GRPC_TLS_CLIENT_KEY_FILE`: how the
     /// `healthcheck` command reaches a TLS server.
     pub grpc_client_tls: Option<ClientTls>,
+    /// `AUTH_JWKS_FILE` (required), `AUTH_ISSUER`, `AUTH_AUDIENCE`.
+    pub auth: AuthSettings,
+    /// `GRPC_RATE_LIMIT_PER_SECOND`: calls one caller may make per second, sustained (0: no limit).
+    pub rate_limit_per_second: u32,
+    /// `GRPC_RATE_LIMIT_BURST`: calls one caller may make at once.
+    pub rate_limit_burst: u32,
+    /// `GRPC_MAX_MESSAGE_BYTES`: the largest request message a server decodes.
+    pub max_message_bytes: usize,
 }
 
-/// A variable that is set but cannot be used.
+/// A variable that is set but cannot be used, or a required one that is not set (empty value).
 #[derive(Debug, thiserror::Error)]
-#[error("environment variable {variable}={value:?} is invalid: {reason}")]
+#[error("{}", describe(self))]
 pub struct ConfigError {
     pub variable: &'static str,
     pub value: String,
     pub reason: String,
+}
+
+fn describe(e: &ConfigError) -> String {
+    if e.value.is_empty() {
+        format!("environment variable {} is not set; it {}", e.variable, e.reason)
+    } else {
+        format!("environment variable {}={:?} is invalid: {}", e.variable, e.value, e.reason)
+    }
 }
 
 impl Config {
@@ -117,8 +134,28 @@ impl Config {
             )?),
             grpc_tls: ServerTls::from_lookup(get)?,
             grpc_client_tls: ClientTls::from_lookup(get)?,
+            auth: auth_settings(&get)?,
+            rate_limit_per_second: parse_or("GRPC_RATE_LIMIT_PER_SECOND", get("GRPC_RATE_LIMIT_PER_SECOND"), 100)?,
+            rate_limit_burst: parse_or("GRPC_RATE_LIMIT_BURST", get("GRPC_RATE_LIMIT_BURST"), 200)?,
+            max_message_bytes: positive("GRPC_MAX_MESSAGE_BYTES", get("GRPC_MAX_MESSAGE_BYTES"), 1024 * 1024)? as usize,
         })
     }
+}
+
+fn auth_settings(get: &impl Fn(&'static str) -> Option<String>) -> Result<AuthSettings, ConfigError> {
+    let jwks_file = get("AUTH_JWKS_FILE").ok_or_else(|| {
+        invalid(
+            "AUTH_JWKS_FILE",
+            "",
+            "is required: a service refuses to start without the key set that verifies callers' tokens \
+             (create one with `flywheel auth init --dir DIR` and set AUTH_JWKS_FILE=DIR/jwks.json)",
+        )
+    })?;
+    Ok(AuthSettings {
+        jwks_file: jwks_file.into(),
+        issuer: get("AUTH_ISSUER").unwrap_or_else(|| "flywheel".to_owned()),
+        audience: get("AUTH_AUDIENCE").unwrap_or_else(|| "flywheel".to_owned()),
+    })
 }
 
 fn invalid(variable: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -185,8 +222,8 @@ mod tests {
     };
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut map: HashMap<String, String> = HashMap::from([("AUTH_JWKS_FILE".into(), "/keys/jwks.json".into())]);
+        map.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Config::from_lookup(REGISTRY, |k| map.get(k).cloned())
     }
 
@@ -199,6 +236,21 @@ mod tests {
         assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.auth.issuer, "flywheel");
+        assert_eq!(c.auth.audience, "flywheel");
+        assert_eq!((c.rate_limit_per_second, c.rate_limit_burst), (100, 200));
+        assert_eq!(c.max_message_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn a_service_needs_a_key_set() {
+        let err = Config::from_lookup(REGISTRY, |_| None).unwrap_err();
+        assert_eq!(err.variable, "AUTH_JWKS_FILE");
+        assert!(err.to_string().contains("refuses to start"), "{err}");
+        let c = load(&[("AUTH_ISSUER", "city"), ("AUTH_AUDIENCE", "ops"), ("GRPC_RATE_LIMIT_PER_SECOND", "0")]).unwrap();
+        assert_eq!(c.auth.jwks_file, std::path::PathBuf::from("/keys/jwks.json"));
+        assert_eq!((c.auth.issuer.as_str(), c.auth.audience.as_str()), ("city", "ops"));
+        assert_eq!(c.rate_limit_per_second, 0, "0 turns the limit off");
     }
 
     #[test]
@@ -226,6 +278,9 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("GRPC_CONCURRENCY_LIMIT", "0"),
             ("GRPC_REQUEST_TIMEOUT_MS", "soon"),
+            ("GRPC_RATE_LIMIT_PER_SECOND", "-1"),
+            ("GRPC_RATE_LIMIT_BURST", "many"),
+            ("GRPC_MAX_MESSAGE_BYTES", "0"),
         ] {
             let err = load(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -1,6 +1,7 @@
 //! The life of a service process: connect the database (and migrate) and NATS, run the outbox
 //! relay and the consumers, serve gRPC and HTTP, and shut down in order.
 
+use crate::auth::{AuthLayer, Policy, RateLimiter, Rule, Verifier};
 use crate::config::Config;
 use crate::events::consumer::{self, ConsumerSpec, EventHandler};
 use crate::events::outbox::{Outbox, Relay};
@@ -29,11 +30,14 @@ pub struct ServiceHost {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// What a service exposes: its gRPC services (by full name, for health) and HTTP routes.
+/// What a service exposes: its gRPC services (by full name, for health), who may call each
+/// method, and HTTP routes.
 pub struct Surface {
     pub routes: Routes,
     /// Full gRPC service names, e.g. `flywheel.registry.v1.RegistryService`.
     pub service_names: Vec<&'static str>,
+    /// The roles allowed per method; a method without a rule is refused.
+    pub rules: &'static [Rule],
     pub http: axum::Router,
 }
 
@@ -76,8 +80,13 @@ impl ServiceHost {
         )));
     }
 
-    /// Binds the gRPC and HTTP listeners (port 0 picks a free port).
+    /// Loads the token verifier and binds the gRPC and HTTP listeners (port 0 picks a free port).
     pub async fn bind(self, surface: Surface) -> anyhow::Result<BoundService> {
+        let auth = AuthLayer::new(
+            Verifier::load(&self.config.auth)?,
+            Policy::new(surface.rules),
+            RateLimiter::new(self.config.rate_limit_per_second, self.config.rate_limit_burst),
+        );
         let grpc = TcpListener::bind(self.config.grpc_addr).await?;
         let http = TcpListener::bind(self.config.http_addr).await?;
         Ok(BoundService {
@@ -87,6 +96,7 @@ impl ServiceHost {
             http,
             host: self,
             surface,
+            auth,
         })
     }
 }
@@ -99,13 +109,14 @@ pub struct BoundService {
     http: TcpListener,
     host: ServiceHost,
     surface: Surface,
+    auth: AuthLayer,
 }
 
 impl BoundService {
     /// Serves until `shutdown` resolves; then reports NOT_SERVING, drains in-flight calls,
     /// stops the consumers and flushes the outbox.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { grpc, http, host, surface, .. } = self;
+        let Self { grpc, http, host, surface, auth, .. } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         set_status(&health, &surface.service_names, ServingStatus::Serving).await;
         let routes = crate::grpc::with_reflection(surface.routes.add_service(health_service))?;
@@ -113,7 +124,7 @@ impl BoundService {
         let (begin_drain, drain_signal) = tokio::sync::oneshot::channel::<()>();
         let config = host.config.clone();
         let grpc_task = tokio::spawn(async move {
-            crate::grpc::serve(&config, grpc, routes, async {
+            crate::grpc::serve(&config, grpc, routes, auth, async {
                 let _ = drain_signal.await;
             })
             .await

@@ -1,7 +1,9 @@
 //! What every Flywheel service does the same way, written once: configuration, telemetry, the
 //! database and migrations, events (outbox relay, idempotent consumers), gRPC serving, metrics,
-//! request ids, pagination and the mapping of domain errors to gRPC statuses.
+//! request ids, pagination, authentication and per-method authorization of gRPC callers, and the
+//! mapping of domain errors to gRPC statuses.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,6 +1,8 @@
 //! gRPC over TLS and mutual TLS: a real server on 127.0.0.1:0 with certificates made here.
 
+use flywheel_runtime::auth::{AuthLayer, Policy, Verifier};
 use flywheel_runtime::config::{Config, ServiceInfo};
+use flywheel_testing::TestAuth;
 use flywheel_runtime::grpc::tls::{ClientTls, ServerTls};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use std::net::SocketAddr;
@@ -49,14 +51,17 @@ impl Ca {
 
 /// Serves the standard health service with `tls` until the returned sender is dropped.
 async fn serve(tls: ServerTls) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let mut config = Config::from_lookup(SERVICE, |_| None).unwrap();
+    let keys = TestAuth::new();
+    let mut config = flywheel_testing::config(SERVICE, "sqlite::memory:", "nats://127.0.0.1:4222", &keys);
     config.grpc_tls = Some(tls);
+    // Health needs no token; the gate is the one every server runs.
+    let auth = AuthLayer::new(Verifier::load(&config.auth).unwrap(), Policy::new(&[]), None);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (_health, health_service) = tonic_health::server::health_reporter();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        flywheel_runtime::grpc::serve(&config, listener, Routes::new(health_service), async {
+        flywheel_runtime::grpc::serve(&config, listener, Routes::new(health_service), auth, async {
             let _ = stopped.await;
         })
         .await
@@ -134,7 +139,9 @@ async fn tls_settings_are_read_from_the_files_the_environment_names() {
         std::fs::write(&path, text).unwrap();
         path.display().to_string()
     };
+    let keys = TestAuth::new();
     let vars = [
+        ("AUTH_JWKS_FILE", keys.jwks_path().display().to_string()),
         ("GRPC_TLS_CERT_FILE", write("server.crt", &server.cert)),
         ("GRPC_TLS_KEY_FILE", write("server.key", &server.key)),
         ("GRPC_TLS_CLIENT_CA_FILE", write("ca.crt", &ca.pem())),

@@ -33,15 +33,15 @@ const ACCEPTABLE: [Code; 10] = [
     Code::Unauthenticated,
 ];
 
-/// What the fuzzer needs from a test: where the service is, how to authorize a call, and ids
-/// that exist (so some requests reach past "not found" into the domain).
+/// What the fuzzer needs from a test: where the service is, a token that passes its gate (an
+/// admin's reaches every method), and ids that exist (so some requests reach past "not found"
+/// into the domain).
 pub struct Target {
     pub channel: Channel,
     /// Full service name, e.g. `flywheel.registry.v1.RegistryService`.
     pub service: &'static str,
     pub known_ids: Vec<String>,
-    /// Adds credentials to a call's metadata.
-    pub authorize: Box<dyn Fn(&mut MetadataMap) + Send + Sync>,
+    pub token: String,
 }
 
 /// One call that ended badly.
@@ -98,9 +98,10 @@ async fn call(target: &Target, method: &MethodDescriptor, request: &DynamicMessa
     let mut grpc = tonic::client::Grpc::new(target.channel.clone());
     grpc.ready().await.map_err(|e| format!("the service stopped accepting calls: {e}"))?;
     let mut call = tonic::Request::new(request.encode_to_vec());
-    (target.authorize)(call.metadata_mut());
+    let bearer = MetadataValue::try_from(format!("Bearer {}", target.token)).map_err(|e| format!("token: {e}"))?;
+    call.metadata_mut().insert("authorization", bearer);
     if hostile_metadata {
-        malform(call.metadata_mut());
+        malform(call.metadata_mut(), request.encoded_len() % 2 == 0);
     }
     call.set_timeout(Duration::from_secs(20));
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name())
@@ -123,13 +124,21 @@ async fn call(target: &Target, method: &MethodDescriptor, request: &DynamicMessa
     };
     match result {
         Ok(()) => Ok(()),
+        // A valid token is refused only when the metadata was mangled.
+        Err(status) if status.code() == Code::Unauthenticated && !hostile_metadata => {
+            Err(format!("a valid token was refused: {}", status.message()))
+        }
         Err(status) if ACCEPTABLE.contains(&status.code()) => Ok(()),
         Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
     }
 }
 
-/// Metadata a careless or hostile client sends: bytes that are not UTF-8, overlong values.
-fn malform(metadata: &mut MetadataMap) {
+/// Metadata a careless or hostile client sends: bytes that are not UTF-8, overlong values, a
+/// mangled token.
+fn malform(metadata: &mut MetadataMap, mangle_token: bool) {
+    if let Some(v) = MetadataValue::try_from(&b"Bearer \xc3\x28\xff.e30.sig"[..]).ok().filter(|_| mangle_token) {
+        metadata.insert("authorization", v);
+    }
     if let Ok(v) = MetadataValue::try_from(&b"\xff\xfe-not-utf8-\x80"[..]) {
         metadata.insert("x-correlation-id", v);
     }

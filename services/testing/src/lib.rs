@@ -1,6 +1,11 @@
 //! Test support, after nats.rs's own harness: a real `nats-server` per test (random port,
 //! temporary JetStream store, killed on drop, ready before it is returned), a fresh database per
-//! test, and configuration for a service served on 127.0.0.1:0.
+//! test, and configuration for a service served on 127.0.0.1:0 that trusts a per-test key pair.
+
+mod auth;
+
+pub use auth::{AuthChannel, Bearer, TestAuth, assert_policy_matrix, assert_rules_cover, contract_methods};
+pub use flywheel_runtime::auth::Role;
 
 pub mod hostile;
 
@@ -10,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
+use tonic::service::interceptor::InterceptedService;
 
 /// A `nats-server` with JetStream, owned by one test.
 pub struct NatsServer {
@@ -193,17 +199,32 @@ impl Default for TestDatabase {
     }
 }
 
-/// Configuration for a service under test: loopback, port 0, this database and NATS.
-pub fn config(service: ServiceInfo, database_url: &str, nats_url: &str) -> Config {
-    let vars = [
+/// Configuration for a service under test: loopback, port 0, this database and NATS, the
+/// test's key set, and no rate limit (tests that exercise it set their own).
+pub fn config(service: ServiceInfo, database_url: &str, nats_url: &str, auth: &TestAuth) -> Config {
+    config_with(service, database_url, nats_url, auth, &[])
+}
+
+/// [`config`] with more variables, e.g. `("GRPC_RATE_LIMIT_PER_SECOND", "1")`.
+pub fn config_with(
+    service: ServiceInfo,
+    database_url: &str,
+    nats_url: &str,
+    auth: &TestAuth,
+    extra: &[(&str, &str)],
+) -> Config {
+    let mut vars = vec![
         ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("DATABASE_URL", database_url.to_owned()),
         ("NATS_URL", nats_url.to_owned()),
         ("SHUTDOWN_GRACE_MS", "3000".to_owned()),
+        ("AUTH_JWKS_FILE", auth.jwks_path().display().to_string()),
+        ("GRPC_RATE_LIMIT_PER_SECOND", "0".to_owned()),
     ];
+    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     Config::from_lookup(service, |name| {
-        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        vars.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
     })
     .expect("test configuration is valid")
 }
@@ -229,22 +250,38 @@ where
 pub struct RunningService {
     pub grpc_addr: std::net::SocketAddr,
     pub http_addr: std::net::SocketAddr,
+    pub auth: TestAuth,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningService {
-    /// Runs `bound` until [`stop`](Self::stop) is called.
-    pub fn start(bound: flywheel_runtime::host::BoundService) -> Self {
+    /// Runs `bound`, configured with `auth`'s key set, until [`stop`](Self::stop) is called.
+    pub fn start(bound: flywheel_runtime::host::BoundService, auth: &TestAuth) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (grpc_addr, http_addr) = (bound.grpc_addr, bound.http_addr);
         let task = tokio::spawn(bound.run_until(async {
             let _ = stopped.await;
         }));
-        Self { grpc_addr, http_addr, stop: Some(stop), task }
+        Self { grpc_addr, http_addr, auth: auth.clone(), stop: Some(stop), task }
     }
 
-    /// A channel to the service's gRPC address.
+    /// A channel whose calls carry `token`.
+    pub async fn channel_with(&self, token: &str) -> AuthChannel {
+        InterceptedService::new(self.channel().await, Bearer::new(token))
+    }
+
+    /// A token this service accepts for `subject` in `role`.
+    pub fn token(&self, role: Role, subject: &str) -> String {
+        self.auth.token(role, subject)
+    }
+
+    /// A channel that calls as `subject` in `role`.
+    pub async fn channel_as(&self, role: Role, subject: &str) -> AuthChannel {
+        self.channel_with(&self.auth.token(role, subject)).await
+    }
+
+    /// A channel to the service's gRPC address that sends no token.
     pub async fn channel(&self) -> tonic::transport::Channel {
         tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc_addr))
             .expect("a valid endpoint")

@@ -11,9 +11,8 @@ use flywheel_proto::flywheel::dispatch::v1 as dispatch;
 use flywheel_proto::flywheel::feedback::v1 as feedback;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use flywheel_runtime::events::{HEADER_MSG_ID, OutgoingEvent, streams};
-use flywheel_testing::{NatsServer, RunningService, TestDatabase};
+use flywheel_testing::{AuthChannel, NatsServer, Role, RunningService, TestAuth, TestDatabase};
 use std::time::Duration;
-use tonic::transport::Channel;
 
 pub const HOUR: i64 = 3_600_000_000;
 pub const MINUTE: i64 = 60_000_000;
@@ -21,8 +20,10 @@ pub const MINUTE: i64 = 60_000_000;
 pub struct Harness {
     pub nats: NatsServer,
     pub db: TestDatabase,
+    pub auth: TestAuth,
     pub service: Option<RunningService>,
-    pub client: AnalyticsServiceClient<Channel>,
+    /// Calls as an analyst.
+    pub client: AnalyticsServiceClient<AuthChannel>,
     pub js: jetstream::Context,
 }
 
@@ -36,8 +37,9 @@ impl Harness {
         let db = TestDatabase::new();
         let js = jetstream::new(nats.client().await);
         streams::ensure_all(&js).await.unwrap();
-        let (service, client) = serve(&db, &nats, settings).await;
-        Self { nats, db, service: Some(service), client, js }
+        let auth = TestAuth::new();
+        let (service, client) = serve(&db, &nats, &auth, settings).await;
+        Self { nats, db, auth, service: Some(service), client, js }
     }
 
     /// Stops the service (its database and the streams stay).
@@ -49,7 +51,7 @@ impl Harness {
 
     /// Starts the service again on the same database and streams.
     pub async fn restart(&mut self) {
-        let (service, client) = serve(&self.db, &self.nats, Settings::default()).await;
+        let (service, client) = serve(&self.db, &self.nats, &self.auth, Settings::default()).await;
         self.service = Some(service);
         self.client = client;
     }
@@ -104,11 +106,11 @@ impl Harness {
     }
 }
 
-async fn serve(db: &TestDatabase, nats: &NatsServer, settings: Settings) -> (RunningService, AnalyticsServiceClient<Channel>) {
-    let config = flywheel_testing::config(flywheel_analytics::SERVICE, &db.url(), &nats.url());
+async fn serve(db: &TestDatabase, nats: &NatsServer, auth: &TestAuth, settings: Settings) -> (RunningService, AnalyticsServiceClient<AuthChannel>) {
+    let config = flywheel_testing::config(flywheel_analytics::SERVICE, &db.url(), &nats.url(), auth);
     let bound = flywheel_analytics::build_with(config, settings).await.unwrap();
-    let service = RunningService::start(bound);
-    let client = AnalyticsServiceClient::new(service.channel().await);
+    let service = RunningService::start(bound, auth);
+    let client = AnalyticsServiceClient::new(service.channel_as(Role::Analyst, "analyst-1").await);
     (service, client)
 }
 

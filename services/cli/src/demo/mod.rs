@@ -3,7 +3,7 @@
 
 mod district;
 
-use crate::endpoints::Endpoints;
+use crate::endpoints::{Conn, Endpoints};
 use district::{CATEGORIES, CREWS, FLAGSHIP, SITES, SLA_MINUTES, STREETS};
 use flywheel_proto::flywheel::common::v1::{GeoPoint, ScenarioCell};
 use flywheel_proto::flywheel::dispatch::v1 as dispatch;
@@ -61,7 +61,7 @@ pub async fn run(ep: &Endpoints, command: DemoCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load_regions(reg: &mut registry::registry_service_client::RegistryServiceClient<tonic::transport::Channel>) -> anyhow::Result<HashMap<String, String>> {
+async fn load_regions(reg: &mut registry::registry_service_client::RegistryServiceClient<Conn>) -> anyhow::Result<HashMap<String, String>> {
     let mut ids = HashMap::new();
     let mut create = async |code: &str, name: &str, kind: registry::RegionKind, parent: &str| -> anyhow::Result<String> {
         let region = registry::Region { code: code.into(), name: name.into(), kind: kind as i32, parent_id: parent.into(), ..Default::default() };
@@ -81,7 +81,7 @@ async fn load_regions(reg: &mut registry::registry_service_client::RegistryServi
     Ok(ids)
 }
 
-async fn load_categories(reg: &mut registry::registry_service_client::RegistryServiceClient<tonic::transport::Channel>) -> anyhow::Result<Vec<(String, i32)>> {
+async fn load_categories(reg: &mut registry::registry_service_client::RegistryServiceClient<Conn>) -> anyhow::Result<Vec<(String, i32)>> {
     let mut ids = Vec::new();
     for c in CATEGORIES {
         let sla_targets = SLA_MINUTES
@@ -112,7 +112,7 @@ async fn load_categories(reg: &mut registry::registry_service_client::RegistrySe
 }
 
 async fn load_sites(
-    reg: &mut registry::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
+    reg: &mut registry::registry_service_client::RegistryServiceClient<Conn>,
     regions: &HashMap<String, String>,
 ) -> anyhow::Result<Vec<(String, GeoPoint)>> {
     let mut sites = Vec::new();
@@ -217,7 +217,7 @@ const COMPLAINTS: &[&str] = &[
 ];
 
 async fn simulate_reports(
-    fb: &mut feedback::feedback_service_client::FeedbackServiceClient<tonic::transport::Channel>,
+    fb: &mut feedback::feedback_service_client::FeedbackServiceClient<Conn>,
     sites: &[(String, GeoPoint)],
     categories: &[(String, i32)],
     count: u32,

@@ -8,25 +8,27 @@ use flywheel_proto::flywheel::dispatch::v1::dispatch_service_client::DispatchSer
 use flywheel_proto::flywheel::dispatch::v1::*;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use flywheel_runtime::events::OutgoingEvent;
-use flywheel_testing::{eventually, NatsServer, RunningService, TestDatabase};
+use flywheel_testing::{eventually, AuthChannel, NatsServer, Role, RunningService, TestAuth, TestDatabase};
 use prost::Message;
 use std::time::Duration;
-use tonic::transport::Channel;
 
 pub const WAIT: Duration = Duration::from_secs(30);
-pub type Client = DispatchServiceClient<Channel>;
+pub type Client = DispatchServiceClient<AuthChannel>;
 
 pub struct Harness {
     pub nats: NatsServer,
     pub db: TestDatabase,
+    pub auth: TestAuth,
     pub service: Option<RunningService>,
+    /// Calls as a dispatcher.
     pub client: Client,
 }
 
-pub async fn start(db: &TestDatabase, nats: &NatsServer) -> (RunningService, Client) {
-    let config = flywheel_testing::config(flywheel_dispatch::SERVICE, &db.url(), &nats.url());
-    let service = RunningService::start(flywheel_dispatch::build(config).await.unwrap());
-    let client = DispatchServiceClient::new(service.channel().await);
+/// A dispatch replica trusting `auth`'s key, and a dispatcher's client to it.
+pub async fn start(db: &TestDatabase, nats: &NatsServer, auth: &TestAuth) -> (RunningService, Client) {
+    let config = flywheel_testing::config(flywheel_dispatch::SERVICE, &db.url(), &nats.url(), auth);
+    let service = RunningService::start(flywheel_dispatch::build(config).await.unwrap(), auth);
+    let client = DispatchServiceClient::new(service.channel_as(Role::Dispatcher, "dispatcher-1").await);
     (service, client)
 }
 
@@ -34,8 +36,14 @@ impl Harness {
     pub async fn start() -> Self {
         let nats = NatsServer::start().await;
         let db = TestDatabase::new();
-        let (service, client) = start(&db, &nats).await;
-        Self { nats, db, service: Some(service), client }
+        let auth = TestAuth::new();
+        let (service, client) = start(&db, &nats, &auth).await;
+        Self { nats, db, auth, service: Some(service), client }
+    }
+
+    /// A client that calls with `token`.
+    pub async fn client_with(&self, token: &str) -> Client {
+        DispatchServiceClient::new(self.service.as_ref().unwrap().channel_with(token).await)
     }
 
     /// Stops the service and starts a new one on the same database and NATS.
@@ -43,7 +51,7 @@ impl Harness {
         if let Some(s) = self.service.take() {
             s.stop().await.unwrap();
         }
-        let (service, client) = start(&self.db, &self.nats).await;
+        let (service, client) = start(&self.db, &self.nats, &self.auth).await;
         self.service = Some(service);
         self.client = client;
     }

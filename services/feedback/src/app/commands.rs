@@ -22,7 +22,6 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 impl Feedback {
     /// Returns the report after the support and whether this call counted.
     pub async fn support_report(&self, req: SupportReportRequest, caller: &Caller) -> Result<(Report, bool)> {
-        caller.admit(self.settings.require_identity)?;
         let resident = caller
             .resident_id()
             .ok_or_else(|| Error::PermissionDenied("only residents can support a report".into()))?
@@ -79,7 +78,6 @@ impl Feedback {
     }
 
     pub async fn rate_resolution(&self, req: RateResolutionRequest, caller: &Caller) -> Result<Report> {
-        caller.admit(self.settings.require_identity)?;
         let answer = req.rating.clone().ok_or_else(|| Error::invalid("rating", "is required"))?;
         survey_rules::validate_answer(&answer)?;
         let scope = format!("RateResolution/{}", req.report_id);
@@ -147,7 +145,7 @@ impl Feedback {
     }
 
     pub async fn classify_report(&self, req: ClassifyReportRequest, caller: &Caller) -> Result<Report> {
-        caller.require_staff(self.settings.require_identity)?;
+        caller.require_staff()?;
         let mut v = Violations::new();
         v.check(!req.report_id.is_empty(), "report_id", "is required");
         v.check(!req.category_id.is_empty(), "category_id", "is required");
@@ -186,7 +184,7 @@ impl Feedback {
     }
 
     pub async fn close_report(&self, req: CloseReportRequest, caller: &Caller) -> Result<Report> {
-        caller.require_staff(self.settings.require_identity)?;
+        caller.require_staff()?;
         let mut v = Violations::new();
         v.check(!req.report_id.is_empty(), "report_id", "is required");
         v.check(req.version > 0, "version", "is required");
@@ -215,7 +213,6 @@ impl Feedback {
 
     /// The contact details, for staff and the reporter only. Audit-logged without the data.
     pub async fn get_report_contact(&self, report_id: &str, caller: &Caller) -> Result<GetReportContactResponse> {
-        caller.admit(self.settings.require_identity)?;
         let row = store::load_report(self.db(), report_id).await?;
         if !caller.may_see_private(&row.resident_id) {
             tracing::warn!(report = %row.id, "contact look-up refused");

@@ -27,14 +27,13 @@ const MINUTE_US: i64 = 60_000_000;
 
 impl Feedback {
     pub async fn submit_report(&self, req: SubmitReportRequest, caller: &Caller, corr: &str) -> Result<Report> {
-        caller.admit(self.settings.require_identity)?;
         let draft = req.report.ok_or_else(|| Error::invalid("report", "is required"))?;
         rules::validate_submission(&draft, req.contact.as_ref())?;
         let scope = match caller {
             Caller::Resident(id) => format!("SubmitReport/resident/{id}"),
             Caller::Staff(id) => format!("SubmitReport/staff/{id}"),
             Caller::Open311 => "SubmitReport/open311".to_owned(),
-            Caller::Anonymous => "SubmitReport/unidentified".to_owned(),
+            Caller::Service(id) => format!("SubmitReport/service/{id}"),
         };
         let id = self
             .writer

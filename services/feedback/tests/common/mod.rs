@@ -10,11 +10,10 @@ use flywheel_proto::flywheel::feedback::v1::feedback_service_client::FeedbackSer
 use flywheel_proto::flywheel::feedback::v1::*;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use flywheel_runtime::events::{HEADER_MSG_ID, OutgoingEvent, streams};
-use flywheel_testing::{NatsServer, RunningService, TestDatabase, eventually};
+use flywheel_testing::{AuthChannel, NatsServer, Role, RunningService, TestAuth, TestDatabase, eventually};
 
 use futures::StreamExt;
 use std::time::Duration;
-use tonic::transport::Channel;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 pub const CITY: &str = "region-gz";
@@ -23,8 +22,11 @@ pub const DISTRICT: &str = "region-haizhu";
 pub struct Harness {
     pub nats: NatsServer,
     pub db: TestDatabase,
+    pub auth: TestAuth,
     pub service: RunningService,
-    pub client: FeedbackServiceClient<Channel>,
+    /// Calls as a service: the operator's front end acting for residents. Requests made with
+    /// [`resident`] or [`staff`] carry their own token instead.
+    pub client: FeedbackServiceClient<AuthChannel>,
     pub js: jetstream::Context,
 }
 
@@ -38,10 +40,11 @@ impl Harness {
         let db = TestDatabase::new();
         let js = jetstream::new(nats.client().await);
         streams::ensure_all(&js).await.unwrap();
-        let config = flywheel_testing::config(flywheel_feedback::SERVICE, &db.url(), &nats.url());
-        let service = RunningService::start(flywheel_feedback::build_with(config, settings).await.unwrap());
-        let client = FeedbackServiceClient::new(service.channel().await);
-        Self { nats, db, service, client, js }
+        let auth = TestAuth::new();
+        let config = flywheel_testing::config(flywheel_feedback::SERVICE, &db.url(), &nats.url(), &auth);
+        let service = RunningService::start(flywheel_feedback::build_with(config, settings).await.unwrap(), &auth);
+        let client = FeedbackServiceClient::new(service.channel_as(Role::Service, "resident-app").await);
+        Self { nats, db, auth, service, client, js }
     }
 
     /// Publishes an event as its service's outbox relay would; `redeliver` publishes it a second
@@ -165,18 +168,14 @@ pub fn contact() -> ResidentContact {
     ResidentContact { name: "Li Wei".into(), phone: "+8613800000000".into(), email: "li.wei@example.org".into() }
 }
 
-/// A request carrying a resident's identity.
-pub fn resident<T>(id: &str, message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut().insert("x-flywheel-resident-id", id.parse().unwrap());
-    r
+/// A request from resident `id` (the token's subject is the opaque resident id).
+pub fn resident<T>(auth: &TestAuth, id: &str, message: T) -> tonic::Request<T> {
+    auth.request_as(Role::Resident, id, message)
 }
 
-/// A request carrying a staff member's identity.
-pub fn staff<T>(id: &str, message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut().insert("x-flywheel-staff-id", id.parse().unwrap());
-    r
+/// A request from dispatcher `id`, a member of staff.
+pub fn staff<T>(auth: &TestAuth, id: &str, message: T) -> tonic::Request<T> {
+    auth.request_as(Role::Dispatcher, id, message)
 }
 
 /// A ticket as dispatch would carry it in its events.

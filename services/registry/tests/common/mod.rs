@@ -6,26 +6,37 @@ use async_nats::jetstream::{self, consumer::pull};
 use flywheel_proto::flywheel::common::v1::{Dimension, GeoPoint, Perspective, ScenarioCell};
 use flywheel_proto::flywheel::registry::v1::registry_service_client::RegistryServiceClient;
 use flywheel_proto::flywheel::registry::v1::*;
-use flywheel_testing::{NatsServer, RunningService, TestDatabase};
+use flywheel_testing::{AuthChannel, NatsServer, Role, RunningService, TestAuth, TestDatabase};
 use futures::StreamExt;
 use std::time::Duration;
-use tonic::transport::Channel;
 
 pub struct Harness {
     pub nats: NatsServer,
     pub db: TestDatabase,
     pub service: RunningService,
-    pub client: RegistryServiceClient<Channel>,
+    /// Calls as a site manager, who may read and write.
+    pub client: RegistryServiceClient<AuthChannel>,
 }
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A registry with more configuration, e.g. a rate limit.
+    pub async fn start_with(vars: &[(&str, &str)]) -> Self {
         let nats = NatsServer::start().await;
         let db = TestDatabase::new();
-        let config = flywheel_testing::config(flywheel_registry::SERVICE, &db.url(), &nats.url());
-        let service = RunningService::start(flywheel_registry::build(config).await.unwrap());
-        let client = RegistryServiceClient::new(service.channel().await);
+        let auth = TestAuth::new();
+        let config = flywheel_testing::config_with(flywheel_registry::SERVICE, &db.url(), &nats.url(), &auth, vars);
+        let service = RunningService::start(flywheel_registry::build(config).await.unwrap(), &auth);
+        let client = RegistryServiceClient::new(service.channel_as(Role::SiteManager, "manager-1").await);
         Self { nats, db, service, client }
+    }
+
+    /// A client that calls as `subject` in `role`.
+    pub async fn client_as(&self, role: Role, subject: &str) -> RegistryServiceClient<AuthChannel> {
+        RegistryServiceClient::new(self.service.channel_as(role, subject).await)
     }
 
     /// Haizhu: a city, a district and two streets. Returns (city, district, [streets]).

@@ -1,11 +1,13 @@
 //! Serving gRPC the same way in every service: standard health, reflection (v1 and v1alpha),
-//! request timeouts, a concurrency limit, RPC metrics and, when configured, TLS or mutual TLS.
+//! request timeouts, a concurrency limit, RPC metrics, authentication and, when configured, TLS
+//! or mutual TLS.
 
 mod metrics_layer;
 pub mod tls;
 
 pub use metrics_layer::MetricsLayer;
 
+use crate::auth::AuthLayer;
 use crate::config::Config;
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -42,11 +44,13 @@ pub fn with_reflection(routes: Routes) -> anyhow::Result<Routes> {
 }
 
 /// Serves `routes` on `listener` (over TLS when configured) until `shutdown` resolves, then
-/// drains in-flight calls.
+/// drains in-flight calls. Every call but health and reflection passes `auth` (metrics count its
+/// refusals too).
 pub async fn serve(
     config: &Config,
     listener: TcpListener,
     routes: Routes,
+    auth: AuthLayer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let mut server = Server::builder();
@@ -57,6 +61,7 @@ pub async fn serve(
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_limit)
         .layer(MetricsLayer)
+        .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
