@@ -8,6 +8,9 @@ source scripts/ensure-tools.sh
 cargo build --release --bins
 
 mkdir -p .run
+# The key pair that signs callers' tokens (kept across runs); the services trust its public half.
+[ -f .run/keys/jwt-signing-key.pem ] || ./target/release/flywheel auth init --dir .run/keys >/dev/null
+export AUTH_JWKS_FILE=.run/keys/jwks.json
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -21,5 +24,6 @@ for service in registry dispatch feedback analytics; do
 done
 
 echo "Flywheel is starting: gRPC on 127.0.0.1:50051-50054 (registry, dispatch, feedback, analytics)," \
-  "dashboard on http://127.0.0.1:8084/, Open311 on http://127.0.0.1:8083/open311/v2/" >&2
+  "dashboard on http://127.0.0.1:8084/, Open311 on http://127.0.0.1:8083/open311/v2/;" \
+  "the CLI signs its own admin token with FLYWHEEL_SIGNING_KEY=.run/keys/jwt-signing-key.pem" >&2
 wait -n

@@ -10,7 +10,7 @@
 #   postgres:15-bookworm   Debian's postgresql-15 with the official entrypoint contract
 #                          (POSTGRES_USER/PASSWORD/DB, /docker-entrypoint-initdb.d, pg_isready)
 #   flywheel/<service>:dev from this checkout's release build (--services rebuilds them even
-#                          when present, so tests always run the current code)
+#   flywheel/cli:dev       when present, so tests always run the current code)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=deploy/offline
@@ -79,3 +79,11 @@ for service in registry dispatch feedback analytics; do
     rm -rf "$ctx"
   fi
 done
+if $rebuild_services || ! have_image flywheel/cli:dev; then
+  $built || { say "release build"; cargo build --release --bins; }
+  say "building flywheel/cli:dev from target/release/flywheel"
+  ctx=$(mktemp -d)
+  cp target/release/flywheel "$ctx/"
+  docker build -q -t flywheel/cli:dev -f "$here/cli.Dockerfile" "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi

@@ -4,7 +4,9 @@
 
 pub mod world;
 
+use flywheel_testing::{AuthChannel, Bearer};
 use std::collections::HashMap;
+use tonic::service::interceptor::InterceptedService;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ pub struct Stack {
     ports: HashMap<&'static str, u16>,
     root: PathBuf,
     compose: Vec<String>,
+    tokens: std::sync::Mutex<HashMap<(String, String), String>>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -60,6 +63,7 @@ impl Stack {
             ports,
             root: workspace_root(),
             compose: compose_command(),
+            tokens: Default::default(),
         };
         let up = stack.compose(&["up", "-d", "--no-build"]);
         assert!(up.status.success(), "compose up failed:\n{}", String::from_utf8_lossy(&up.stderr));
@@ -128,26 +132,56 @@ impl Stack {
         format!("127.0.0.1:{}", self.ports[format!("{service}-http").as_str()])
     }
 
-    pub async fn channel(&self, service: &str) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(self.endpoint(service))
+    /// A channel to a service whose calls carry `token`.
+    pub async fn channel(&self, service: &str, token: &str) -> AuthChannel {
+        let channel = tonic::transport::Endpoint::from_shared(self.endpoint(service))
             .expect("endpoint")
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .connect()
             .await
-            .expect("connect to the stack")
+            .expect("connect to the stack");
+        InterceptedService::new(channel, Bearer::new(token))
     }
 
-    /// A client of the stack's NATS server, on its published loopback port.
+    /// Runs the `flywheel` tool in the deployment's `secrets` container (it holds the signing
+    /// key and the tools user's NATS seed) and returns what it printed.
+    fn tool(&self, entrypoint: &str, args: &[&str]) -> String {
+        let mut command = vec!["run", "--rm", "--no-deps", "-T", "--entrypoint", entrypoint, "secrets"];
+        command.extend_from_slice(args);
+        let out = self.compose(&command);
+        assert!(out.status.success(), "{entrypoint} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A token signed with the deployment's key: `role` for `subject`, valid two hours (minted
+    /// once per stack).
+    pub fn token(&self, role: &str, subject: &str) -> String {
+        let key = (role.to_owned(), subject.to_owned());
+        if let Some(token) = self.tokens.lock().expect("tokens").get(&key) {
+            return token.clone();
+        }
+        let signing_key = "/secrets/tools/jwt-signing-key.pem";
+        let token = self.tool("flywheel", &["auth", "token", "--key", signing_key, "--role", role, "--subject", subject, "--ttl", "2h"]);
+        self.tokens.lock().expect("tokens").insert(key, token.clone());
+        token
+    }
+
+    /// A client of the stack's NATS server as the tools user (read-only access to the streams).
     pub async fn nats_client(&self) -> async_nats::Client {
-        async_nats::connect(format!("nats://127.0.0.1:{}", self.ports["nats"])).await.expect("connect to the stack's NATS")
+        let seed = self.tool("cat", &["/secrets/tools/nats/tools.nk"]);
+        async_nats::ConnectOptions::with_nkey(seed)
+            .custom_inbox_prefix(flywheel_runtime::events::permissions::inbox_prefix("tools"))
+            .connect(format!("nats://127.0.0.1:{}", self.ports["nats"]))
+            .await
+            .expect("connect to the stack's NATS as tools")
     }
 
     /// Keeps every container's logs.
     pub fn save_logs(&self) -> PathBuf {
         let dir = self.root.join("target/e2e-logs").join(&self.project);
         let _ = std::fs::create_dir_all(&dir);
-        for service in ["nats", "postgres"].iter().chain(SERVICES.iter()) {
+        for service in ["secrets", "nats", "postgres"].iter().chain(SERVICES.iter()) {
             let out = self.compose(&["logs", "--no-color", "--timestamps", service]);
             let _ = std::fs::write(dir.join(format!("{service}.log")), [out.stdout, out.stderr].concat());
         }

@@ -8,24 +8,31 @@ use flywheel_proto::flywheel::dispatch::v1 as dispatch;
 use flywheel_proto::flywheel::feedback::v1 as feedback;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use std::time::Duration;
-use tonic::transport::Channel;
+use flywheel_testing::AuthChannel;
 
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// Clients of the four services: the operator's staff (admin) for registry, dispatch and
+/// analytics; the residents' app (a `service` identity filing and rating for residents) for
+/// feedback, and feedback's staff view.
 #[derive(Clone)]
 pub struct Clients {
-    pub registry: registry::registry_service_client::RegistryServiceClient<Channel>,
-    pub dispatch: dispatch::dispatch_service_client::DispatchServiceClient<Channel>,
-    pub feedback: feedback::feedback_service_client::FeedbackServiceClient<Channel>,
-    pub analytics: analytics::analytics_service_client::AnalyticsServiceClient<Channel>,
+    pub registry: registry::registry_service_client::RegistryServiceClient<AuthChannel>,
+    pub dispatch: dispatch::dispatch_service_client::DispatchServiceClient<AuthChannel>,
+    pub feedback: feedback::feedback_service_client::FeedbackServiceClient<AuthChannel>,
+    pub feedback_staff: feedback::feedback_service_client::FeedbackServiceClient<AuthChannel>,
+    pub analytics: analytics::analytics_service_client::AnalyticsServiceClient<AuthChannel>,
 }
 
 pub async fn clients(stack: &Stack) -> Clients {
+    let admin = stack.token("admin", "e2e-operator");
+    let app = stack.token("service", "residents-app");
     Clients {
-        registry: registry::registry_service_client::RegistryServiceClient::new(stack.channel("registry").await),
-        dispatch: dispatch::dispatch_service_client::DispatchServiceClient::new(stack.channel("dispatch").await),
-        feedback: feedback::feedback_service_client::FeedbackServiceClient::new(stack.channel("feedback").await),
-        analytics: analytics::analytics_service_client::AnalyticsServiceClient::new(stack.channel("analytics").await),
+        registry: registry::registry_service_client::RegistryServiceClient::new(stack.channel("registry", &admin).await),
+        dispatch: dispatch::dispatch_service_client::DispatchServiceClient::new(stack.channel("dispatch", &admin).await),
+        feedback: feedback::feedback_service_client::FeedbackServiceClient::new(stack.channel("feedback", &app).await),
+        feedback_staff: feedback::feedback_service_client::FeedbackServiceClient::new(stack.channel("feedback", &admin).await),
+        analytics: analytics::analytics_service_client::AnalyticsServiceClient::new(stack.channel("analytics", &admin).await),
     }
 }
 
