@@ -19,6 +19,8 @@ pub struct Stack {
     ports: HashMap<&'static str, u16>,
     root: PathBuf,
     compose: Vec<String>,
+    files: Vec<String>,
+    extra_env: Vec<(String, String)>,
     tokens: std::sync::Mutex<HashMap<(String, String), String>>,
 }
 
@@ -57,12 +59,21 @@ const PORT_VARIABLES: [(&str, &str); 11] = [
 impl Stack {
     /// Starts the whole stack and waits until every container is healthy.
     pub fn up(name: &str) -> Self {
+        Self::up_with(name, &[], &[])
+    }
+
+    /// [`up`](Self::up) with compose overlays (e.g. `deploy/compose.tls.yaml`) and more variables.
+    pub fn up_with(name: &str, overlays: &[&str], env: &[(&str, &str)]) -> Self {
         let ports = PORT_VARIABLES.iter().map(|(k, _)| (*k, free_port())).collect();
+        let mut files = vec!["deploy/compose.yaml".to_owned()];
+        files.extend(overlays.iter().map(|f| f.to_string()));
         let stack = Self {
             project: format!("fwe2e{}{}", name.replace(['_', '-'], ""), std::process::id()),
             ports,
             root: workspace_root(),
             compose: compose_command(),
+            files,
+            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             tokens: Default::default(),
         };
         let up = stack.compose(&["up", "-d", "--no-build"]);
@@ -72,7 +83,8 @@ impl Stack {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        PORT_VARIABLES.iter().map(|(k, var)| (var.to_string(), self.ports[k].to_string())).collect()
+        let ports = PORT_VARIABLES.iter().map(|(k, var)| (var.to_string(), self.ports[k].to_string()));
+        ports.chain(self.extra_env.iter().cloned()).collect()
     }
 
     /// Runs a compose subcommand for this project.
@@ -80,7 +92,8 @@ impl Stack {
         let (program, rest) = self.compose.split_first().expect("a compose command");
         Command::new(program)
             .args(rest)
-            .args(["-f", "deploy/compose.yaml", "-p", &self.project])
+            .args(self.files.iter().flat_map(|f| ["-f", f.as_str()]))
+            .args(["-p", &self.project])
             .args(args)
             .envs(self.env())
             .current_dir(&self.root)
@@ -125,6 +138,11 @@ impl Stack {
     /// The gRPC endpoint of a service on the loopback port compose published.
     pub fn endpoint(&self, service: &str) -> String {
         format!("http://127.0.0.1:{}", self.ports[service])
+    }
+
+    /// The loopback port compose published for `name` (a service's gRPC, or e.g. `nats`).
+    pub fn port(&self, name: &str) -> u16 {
+        self.ports[name]
     }
 
     /// The HTTP address (metrics, pages) of a service.
