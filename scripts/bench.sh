@@ -5,9 +5,13 @@
 #                              ceiling, dispatch at 100 / 10,000 / 100,000 crews, memory
 #   scripts/bench.sh --smoke   a few seconds on SQLite that proves the generator works end to end
 #
+# BENCH_ANALYTICS_TICKETS (default 1000000; e.g. 1000000,10000000) sets the analytics query bench's
+# data volumes.
+#
 # Everything runs as local processes from the release build, on free ports, with its data under a
-# temporary directory removed at the end: a JetStream nats-server, PostgreSQL (the host's
-# postgres binaries, a throwaway cluster; SQLite for the smoke) and the four services. When the
+# temporary directory removed at the end: a JetStream nats-server, PostgreSQL (the host's postgres
+# binaries, a throwaway cluster; SQLite for the smoke) and the four services. The dispatch and
+# analytics scale benches write their own SQLite files to temporary directories. When the
 # `flywheel` CLI has `auth`, the services get a JWKS file and the generator an admin token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +26,18 @@ esac
 command -v nats-server >/dev/null || source scripts/ensure-tools.sh
 cargo build --release --quiet -p flywheel-registry -p flywheel-dispatch -p flywheel-feedback \
   -p flywheel-analytics -p flywheel-cli -p flywheel-bench
-bin="${CARGO_TARGET_DIR:-target}/release"
 out=target/bench
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/report.md
 
 run=$(mktemp -d)
+# A private copy of this build: a target directory shared with other checkouts may be rebuilt
+# from other sources while the bench runs.
+bin="$run/bin"
+mkdir -p "$bin"
+for b in flywheel-registry flywheel-dispatch flywheel-feedback flywheel-analytics flywheel flywheel-bench; do
+  cp "${CARGO_TARGET_DIR:-target}/release/$b" "$bin/"
+done
 pids=()
 pg_data=""
 cleanup() {
@@ -96,18 +106,21 @@ if $smoke; then
   intake=(--rates 50,100 --step-secs 2 --sites 20 --open-tickets 2000 --drain-secs 20)
   ceiling=(--rates 100 --step-secs 2)
   scale=(--sizes 100,1000 --decisions 200)
+  analytics=(--tickets 10000 --days 7 --calls 3)
 else
   intake=(--rates 250,500,1000,2000,4000 --step-secs 10)
   ceiling=(--rates 500,1000,2000,4000,8000 --step-secs 10)
   scale=(--sizes 100,10000,100000 --decisions 2000)
+  analytics=(--tickets "${BENCH_ANALYTICS_TICKETS:-1000000}" --days 365 --calls 3)
 fi
 
 sleep 2
 "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-idle.json"
 "$bin/flywheel-bench" ceiling --database-url "$(database_url ceiling)" --nats-url "$nats_url" "${ceiling[@]}" --out "$out/ceiling.json"
-"$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"
 "$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"
 "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"
+"$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"
+"$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"
 
 pg_version=$($smoke && echo "not used (SQLite)" || postgres --version | awk '{print $NF}')
 note="Database: $($smoke && echo "SQLite (smoke run)" || echo "PostgreSQL ${pg_version}, one database per service"). Every service, NATS, the database and the generator share this machine."

@@ -1,6 +1,7 @@
 //! `flywheel-bench`: load generator and benchmarks for a Flywheel deployment. Each subcommand
 //! writes its result as JSON; `report` gathers them into `report.md` and `report.json`.
 
+mod analytics_scale;
 mod ceiling;
 mod client;
 mod intake;
@@ -28,6 +29,8 @@ enum Command {
     Ceiling(ceiling::CeilingArgs),
     /// Dispatch decision time with growing numbers of crews and sites.
     DispatchScale(scale::DispatchScaleArgs),
+    /// Analytics query latency with 1M and 10M tickets' worth of facts.
+    AnalyticsScale(analytics_scale::AnalyticsScaleArgs),
     /// Resident memory of service processes.
     Memory(memory::MemoryArgs),
     /// Gathers the results into report.md and report.json.
@@ -46,6 +49,10 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::DispatchScale(args) => match scale::run(&args).await {
+            Ok(r) => report::write(&args.out, &r),
+            Err(e) => Err(e),
+        },
+        Command::AnalyticsScale(args) => match analytics_scale::run(&args).await {
             Ok(r) => report::write(&args.out, &r),
             Err(e) => Err(e),
         },
