@@ -26,6 +26,7 @@ esac
 command -v nats-server >/dev/null || source scripts/ensure-tools.sh
 cargo build --release --quiet -p flywheel-registry -p flywheel-dispatch -p flywheel-feedback \
   -p flywheel-analytics -p flywheel-cli -p flywheel-bench
+revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +changes)"
 out=target/bench
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/report.md
@@ -122,10 +123,10 @@ sleep 2
 "$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"
 "$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"
 
-pg_version=$($smoke && echo "not used (SQLite)" || postgres --version | awk '{print $NF}')
+pg_version=$($smoke && echo "not used (SQLite)" || postgres --version | awk '{print $3}')
 note="Database: $($smoke && echo "SQLite (smoke run)" || echo "PostgreSQL ${pg_version}, one database per service"). Every service, NATS, the database and the generator share this machine."
 "$bin/flywheel-bench" report --dir "$out" --note "$note" \
-  --version "flywheel=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --version "flywheel=${revision}" \
   --version "rustc=$(rustc --version | awk '{print $2}')" \
   --version "nats-server=$(nats-server --version | awk '{print $NF}')" \
   --version "postgresql=${pg_version}"
