@@ -9,7 +9,7 @@ use crate::events::streams;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
 use sea_orm::entity::prelude::*;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, Set};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, Set};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -116,13 +116,6 @@ pub async fn apply_once(
     }
 }
 
-/// Lanes that apply events side by side on PostgreSQL. The events of one aggregate always take
-/// the same lane, so they are applied in the order they were published; SQLite, with one writer
-/// at a time, gets one lane.
-const LANES: usize = 8;
-/// Messages waiting per lane before the reader stops pulling more.
-const LANE_QUEUE: usize = 64;
-
 /// Runs a durable consumer until `stop` turns true, reconnecting as needed.
 pub async fn run(
     js: jetstream::Context,
@@ -134,7 +127,7 @@ pub async fn run(
 ) {
     let mut backoff = Duration::from_millis(200);
     while !*stop.borrow() {
-        match consume(&js, &db, &spec, &handler, &outbox, &mut stop).await {
+        match consume(&js, &db, &spec, handler.as_ref(), &outbox, &mut stop).await {
             Ok(()) => break,
             Err(err) => {
                 tracing::warn!(consumer = %spec.durable, error = %err, "consumer interrupted; reconnecting");
@@ -148,12 +141,11 @@ pub async fn run(
     }
 }
 
-/// Reads the consumer's messages and hands each to the lane of its aggregate.
 async fn consume(
     js: &jetstream::Context,
     db: &DatabaseConnection,
     spec: &ConsumerSpec,
-    handler: &Arc<dyn EventHandler>,
+    handler: &dyn EventHandler,
     outbox: &Outbox,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -172,106 +164,55 @@ async fn consume(
     }
     let consumer = stream.get_or_create_consumer(&spec.durable, config).await?;
     let mut messages = consumer.messages().await?;
-
-    let lanes = if db.get_database_backend() == DbBackend::Sqlite { 1 } else { LANES };
-    let mut workers = tokio::task::JoinSet::new();
-    let mut senders = Vec::with_capacity(lanes);
-    for _ in 0..lanes {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<jetstream::Message>(LANE_QUEUE);
-        senders.push(tx);
-        let (js, db, spec, handler, outbox) = (js.clone(), db.clone(), spec.clone(), handler.clone(), outbox.clone());
-        workers.spawn(async move {
-            while let Some(message) = rx.recv().await {
-                deliver(&js, &db, &spec, handler.as_ref(), &outbox, message).await?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    let outcome = loop {
+    loop {
         let message = tokio::select! {
             m = messages.next() => m,
-            Some(ended) = workers.join_next() => {
-                break Err(match ended {
-                    Ok(Err(err)) => err,
-                    Ok(Ok(())) => anyhow::anyhow!("a consumer lane ended"),
-                    Err(err) => err.into(),
-                });
-            }
-            _ = stop.changed() => break Ok(()),
+            _ = stop.changed() => return Ok(()),
         };
         let Some(message) = message else {
-            break Err(anyhow::anyhow!("message stream ended"));
+            anyhow::bail!("message stream ended");
         };
         let message = message?;
-        let lane = lane_of(message.headers.as_ref(), lanes);
-        if senders[lane].send(message).await.is_err() {
-            break Err(anyhow::anyhow!("a consumer lane ended"));
-        }
-    };
-    // Let every lane finish what it holds; what it did not ack is redelivered.
-    drop(senders);
-    while workers.join_next().await.is_some() {}
-    outcome
-}
+        let (delivered, pending) = message
+            .info()
+            .map(|i| (i.delivered.max(1) as u64, i.pending))
+            .unwrap_or((1, 0));
+        metrics::gauge!("flywheel_consumer_pending", "consumer" => spec.durable.clone()).set(pending as f64);
 
-/// The lane of a message: by its aggregate, so one aggregate's events stay in order.
-fn lane_of(headers: Option<&async_nats::HeaderMap>, lanes: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    let aggregate = headers.and_then(|h| h.get(super::HEADER_SUBJECT)).map(|v| v.as_str()).unwrap_or("");
-    let mut hasher = std::hash::DefaultHasher::new();
-    aggregate.hash(&mut hasher);
-    (hasher.finish() % lanes as u64) as usize
-}
-
-/// Applies one message once, then acks it, retries it later, or parks it with the dead letters.
-async fn deliver(
-    js: &jetstream::Context,
-    db: &DatabaseConnection,
-    spec: &ConsumerSpec,
-    handler: &dyn EventHandler,
-    outbox: &Outbox,
-    message: jetstream::Message,
-) -> anyhow::Result<()> {
-    let (delivered, pending) = message
-        .info()
-        .map(|i| (i.delivered.max(1) as u64, i.pending))
-        .unwrap_or((1, 0));
-    metrics::gauge!("flywheel_consumer_pending", "consumer" => spec.durable.clone()).set(pending as f64);
-
-    let Some(event) = IncomingEvent::from_message(
-        message.subject.as_str(),
-        message.headers.as_ref(),
-        message.payload.clone(),
-    ) else {
-        dead_letter(js, spec, &message, "not a Flywheel event: no ce-id header").await?;
-        message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
-        return Ok(());
-    };
-
-    match apply_once(db, &spec.durable, handler, &event).await {
-        Ok(applied) => {
-            outbox.notify();
-            metrics::counter!("flywheel_events_consumed_total",
-                "consumer" => spec.durable.clone(),
-                "outcome" => if applied == Applied::Applied { "applied" } else { "duplicate" })
-            .increment(1);
+        let Some(event) = IncomingEvent::from_message(
+            message.subject.as_str(),
+            message.headers.as_ref(),
+            message.payload.clone(),
+        ) else {
+            dead_letter(js, spec, &message, "not a Flywheel event: no ce-id header").await?;
             message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
-        }
-        // While the database itself is unreachable the event is not at fault: it waits, however
-        // many deliveries that takes, instead of being dead-lettered.
-        Err(HandlerError::Transient(err)) if delivered < spec.max_deliver || !database_answers(db).await => {
-            tracing::warn!(consumer = %spec.durable, event = %event.id, delivered, error = %err, "event failed; will retry");
-            let delay = Duration::from_millis(200 * 2u64.pow(delivered.min(8) as u32)).min(MAX_RETRY_DELAY);
-            message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| anyhow::anyhow!(e))?;
-        }
-        Err(err) => {
-            tracing::error!(consumer = %spec.durable, event = %event.id, delivered, error = %err, "event dead-lettered");
-            dead_letter(js, spec, &message, &err.to_string()).await?;
-            metrics::counter!("flywheel_events_dead_lettered_total", "consumer" => spec.durable.clone()).increment(1);
-            message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+            continue;
+        };
+
+        match apply_once(db, &spec.durable, handler, &event).await {
+            Ok(applied) => {
+                outbox.notify();
+                metrics::counter!("flywheel_events_consumed_total",
+                    "consumer" => spec.durable.clone(),
+                    "outcome" => if applied == Applied::Applied { "applied" } else { "duplicate" })
+                .increment(1);
+                message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+            }
+            // While the database itself is unreachable the event is not at fault: it waits, however
+            // many deliveries that takes, instead of being dead-lettered.
+            Err(HandlerError::Transient(err)) if delivered < spec.max_deliver || !database_answers(db).await => {
+                tracing::warn!(consumer = %spec.durable, event = %event.id, delivered, error = %err, "event failed; will retry");
+                let delay = Duration::from_millis(200 * 2u64.pow(delivered.min(8) as u32)).min(MAX_RETRY_DELAY);
+                message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| anyhow::anyhow!(e))?;
+            }
+            Err(err) => {
+                tracing::error!(consumer = %spec.durable, event = %event.id, delivered, error = %err, "event dead-lettered");
+                dead_letter(js, spec, &message, &err.to_string()).await?;
+                metrics::counter!("flywheel_events_dead_lettered_total", "consumer" => spec.durable.clone()).increment(1);
+                message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+            }
         }
     }
-    Ok(())
 }
 
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
