@@ -29,7 +29,7 @@ cargo build --release --quiet -p flywheel-registry -p flywheel-dispatch -p flywh
 revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +changes)"
 out=target/bench
 mkdir -p "$out"
-rm -f "$out"/*.json "$out"/report.md
+rm -rf "$out"/*.json "$out"/report.md "$out"/logs
 
 run=$(mktemp -d)
 # A private copy of this build: a target directory shared with other checkouts may be rebuilt
@@ -45,6 +45,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -n "$pg_data" ]; then as_postgres pg_ctl -D "$pg_data" -m fast stop >/dev/null 2>&1 || true; fi
+  mkdir -p "$out/logs" && cp "$run"/*.log "$out/logs/" 2>/dev/null || true
   rm -rf "$run"
 }
 trap cleanup EXIT INT TERM
