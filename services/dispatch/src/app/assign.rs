@@ -14,7 +14,7 @@ use flywheel_proto::flywheel::dispatch::v1::{
 };
 use flywheel_proto::flywheel::registry::v1::Category;
 use flywheel_runtime::{Error, Result};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 
 impl Dispatch {
@@ -83,7 +83,7 @@ impl Dispatch {
 }
 
 /// The covering crews with their load as of this transaction and their duty now.
-async fn candidates(txn: &DatabaseTransaction, covering: Vec<Crew>, now_us: i64) -> Result<Vec<Candidate>> {
+pub async fn candidates(txn: &impl ConnectionTrait, covering: Vec<Crew>, now_us: i64) -> Result<Vec<Candidate>> {
     if covering.is_empty() {
         return Ok(Vec::new());
     }

@@ -1,7 +1,7 @@
 //! Dispatch's use cases: each validates with the domain rules, changes state through the store,
 //! and writes its events in the same transaction.
 
-mod assign;
+pub mod assign;
 mod change;
 mod commands;
 mod crews;

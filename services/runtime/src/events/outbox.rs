@@ -145,7 +145,11 @@ impl Relay {
         .await?
     }
 
-    /// Publishes one batch in order; returns how many were sent.
+    /// Publishes one batch in order; returns how many were sent. Every event of the batch is sent
+    /// before the first acknowledgement is awaited (one round trip per batch, not per event), and
+    /// the acknowledged prefix is marked sent in one statement. An event after a failure may
+    /// reach JetStream anyway; it is sent again later and JetStream drops the copy by its
+    /// `Nats-Msg-Id`.
     async fn drain_once(&self) -> anyhow::Result<usize> {
         let pending = entity::Entity::find()
             .filter(entity::Column::PublishedUs.is_null())
@@ -154,26 +158,50 @@ impl Relay {
             .all(&self.db)
             .await?;
         self.record_backlog(&pending).await;
-        let mut sent = 0;
-        for row in pending {
-            if let Err(err) = self.publish(&row).await {
-                self.record_failure(&row, &err).await;
-                return Err(err);
+        let mut acks = Vec::with_capacity(pending.len());
+        let mut failure = None;
+        for row in &pending {
+            match self.send(row).await {
+                Ok(ack) => acks.push(ack),
+                Err(err) => {
+                    failure = Some((row, err));
+                    break;
+                }
             }
+        }
+        let mut acked = Vec::with_capacity(acks.len());
+        for (row, ack) in pending.iter().zip(acks) {
+            match tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await {
+                Ok(Ok(_)) => acked.push(row.seq),
+                Ok(Err(err)) => {
+                    failure = Some((row, err.into()));
+                    break;
+                }
+                Err(elapsed) => {
+                    failure = Some((row, elapsed.into()));
+                    break;
+                }
+            }
+        }
+        if !acked.is_empty() {
             entity::Entity::update_many()
                 .col_expr(entity::Column::PublishedUs, Expr::value(now_micros()))
-                .col_expr(entity::Column::Attempts, Expr::value(row.attempts + 1))
+                .col_expr(entity::Column::Attempts, sea_orm::sea_query::ExprTrait::add(Expr::col(entity::Column::Attempts), 1))
                 .col_expr(entity::Column::LastError, Expr::value(Option::<String>::None))
-                .filter(entity::Column::Seq.eq(row.seq))
+                .filter(entity::Column::Seq.is_in(acked.iter().copied()))
                 .exec(&self.db)
                 .await?;
-            metrics::counter!("flywheel_outbox_published_total", "service" => self.service).increment(1);
-            sent += 1;
+            metrics::counter!("flywheel_outbox_published_total", "service" => self.service).increment(acked.len() as u64);
         }
-        Ok(sent)
+        if let Some((row, err)) = failure {
+            self.record_failure(row, &err).await;
+            return Err(err);
+        }
+        Ok(acked.len())
     }
 
-    async fn publish(&self, row: &entity::Model) -> anyhow::Result<()> {
+    /// Sends one event; the returned future resolves when JetStream acknowledges it.
+    async fn send(&self, row: &entity::Model) -> anyhow::Result<jetstream::context::PublishAckFuture> {
         let event = OutgoingEvent {
             id: row.event_id.parse()?,
             subject: row.subject.clone(),
@@ -183,12 +211,7 @@ impl Relay {
             time_us: row.time_us,
             payload: row.payload.clone(),
         };
-        let ack = self
-            .js
-            .publish_with_headers(event.subject.clone(), event.headers(), event.payload.into())
-            .await?;
-        tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await??;
-        Ok(())
+        Ok(self.js.publish_with_headers(event.subject.clone(), event.headers(), event.payload.into()).await?)
     }
 
     async fn record_failure(&self, row: &entity::Model, err: &anyhow::Error) {

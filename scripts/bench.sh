@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Benchmarks Flywheel on this machine and writes target/bench/report.md and report.json.
+#
+#   scripts/bench.sh           the full run: PostgreSQL, intake at 250…4000 reports/s, the
+#                              ceiling, dispatch at 100 / 10,000 / 100,000 crews, memory
+#   scripts/bench.sh --smoke   a few seconds on SQLite that proves the generator works end to end
+#
+# BENCH_ANALYTICS_TICKETS (default 1000000; e.g. 1000000,10000000) sets the analytics query bench's
+# data volumes.
+#
+# Everything runs as local processes from the release build, on free ports, with its data under a
+# temporary directory removed at the end: a JetStream nats-server, PostgreSQL (the host's postgres
+# binaries, a throwaway cluster; SQLite for the smoke) and the four services. The dispatch and
+# analytics scale benches write their own SQLite files to temporary directories. When the
+# `flywheel` CLI has `auth`, the services get a JWKS file and the generator an admin token.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=false
+case "${1:-}" in
+  --smoke) smoke=true ;;
+  "") ;;
+  *) echo "usage: scripts/bench.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+command -v nats-server >/dev/null || source scripts/ensure-tools.sh
+cargo build --release --quiet -p flywheel-registry -p flywheel-dispatch -p flywheel-feedback \
+  -p flywheel-analytics -p flywheel-cli -p flywheel-bench
+revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +changes)"
+out=target/bench
+mkdir -p "$out"
+rm -rf "$out"/*.json "$out"/report.md "$out"/logs
+
+run=$(mktemp -d)
+# A private copy of this build: a target directory shared with other checkouts may be rebuilt
+# from other sources while the bench runs.
+bin="$run/bin"
+mkdir -p "$bin"
+for b in flywheel-registry flywheel-dispatch flywheel-feedback flywheel-analytics flywheel flywheel-bench; do
+  cp "${CARGO_TARGET_DIR:-target}/release/$b" "$bin/"
+done
+pids=()
+pg_data=""
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "$pg_data" ]; then as_postgres pg_ctl -D "$pg_data" -m fast stop >/dev/null 2>&1 || true; fi
+  mkdir -p "$out/logs" && cp "$run"/*.log "$out/logs/" 2>/dev/null || true
+  rm -rf "$run"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# PostgreSQL refuses to run as root: run its tools as the postgres user then.
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups "$@"; else "$@"; fi
+}
+
+nats_port=$(free_port)
+nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$run/nats" >"$run/nats.log" 2>&1 &
+pids+=($!)
+nats_url="nats://127.0.0.1:${nats_port}"
+
+database_url() { echo "sqlite://$run/$1.db?mode=rwc"; }
+if ! $smoke; then
+  pg_port=$(free_port)
+  pg_data="$run/pg"
+  mkdir -p "$pg_data"
+  [ "$(id -u)" = 0 ] && chown postgres: "$run" "$pg_data"
+  as_postgres initdb -D "$pg_data" -U flywheel --auth=trust >/dev/null
+  as_postgres pg_ctl -D "$pg_data" -l "$run/pg/log" -w \
+    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
+  for db in registry dispatch feedback analytics ceiling; do
+    psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -c "CREATE DATABASE $db" >/dev/null
+  done
+  database_url() { echo "postgres://flywheel@127.0.0.1:${pg_port}/$1"; }
+fi
+
+if "$bin/flywheel" auth --help >/dev/null 2>&1; then
+  "$bin/flywheel" auth init --dir "$run/auth" >/dev/null
+  export AUTH_JWKS_FILE="$run/auth/jwks.json"
+  FLYWHEEL_TOKEN=$("$bin/flywheel" auth token --key "$run/auth/jwt-signing-key.pem" --role admin)
+  export FLYWHEEL_TOKEN
+fi
+
+declare -A grpc
+memory_args=()
+for service in registry dispatch feedback analytics; do
+  grpc[$service]="127.0.0.1:$(free_port)"
+  GRPC_ADDR="${grpc[$service]}" HTTP_ADDR="127.0.0.1:$(free_port)" NATS_URL="$nats_url" \
+    DATABASE_URL="$(database_url "$service")" RUST_LOG=warn \
+    FEEDBACK_DUPLICATE_RADIUS_M=0 FEEDBACK_RATE_PER_CHANNEL_PER_MINUTE=100000000 \
+    "$bin/flywheel-$service" >"$run/$service.log" 2>&1 &
+  pids+=($!)
+  memory_args+=(--process "$service=$!")
+done
+for service in registry dispatch feedback analytics; do
+  for attempt in $(seq 120); do
+    GRPC_ADDR="${grpc[$service]}" "$bin/flywheel-$service" healthcheck >/dev/null 2>&1 && break
+    [ "$attempt" = 120 ] && { echo "$service did not become healthy:" >&2; tail -20 "$run/$service.log" >&2; exit 1; }
+    sleep 0.5
+  done
+done
+export FLYWHEEL_REGISTRY="http://${grpc[registry]}" FLYWHEEL_DISPATCH="http://${grpc[dispatch]}" \
+  FLYWHEEL_FEEDBACK="http://${grpc[feedback]}" FLYWHEEL_ANALYTICS="http://${grpc[analytics]}"
+
+if $smoke; then
+  intake=(--rates 50,100 --step-secs 2 --sites 20 --open-tickets 2000 --drain-secs 20)
+  ceiling=(--rates 100 --step-secs 2)
+  scale=(--sizes 100,1000 --decisions 200)
+  analytics=(--tickets 10000 --days 7 --calls 3)
+else
+  intake=(--rates 250,500,1000,2000,4000 --step-secs 10)
+  ceiling=(--rates 500,1000,2000,4000,8000 --step-secs 10)
+  scale=(--sizes 100,10000,100000 --decisions 2000)
+  analytics=(--tickets "${BENCH_ANALYTICS_TICKETS:-1000000}" --days 365 --calls 3)
+fi
+
+sleep 2
+"$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-idle.json"
+"$bin/flywheel-bench" ceiling --database-url "$(database_url ceiling)" --nats-url "$nats_url" "${ceiling[@]}" --out "$out/ceiling.json"
+"$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"
+"$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"
+"$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"
+"$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"
+
+pg_version=$($smoke && echo "not used (SQLite)" || postgres --version | awk '{print $3}')
+note="Database: $($smoke && echo "SQLite (smoke run)" || echo "PostgreSQL ${pg_version}, one database per service"). Every service, NATS, the database and the generator share this machine."
+"$bin/flywheel-bench" report --dir "$out" --note "$note" \
+  --version "flywheel=${revision}" \
+  --version "rustc=$(rustc --version | awk '{print $2}')" \
+  --version "nats-server=$(nats-server --version | awk '{print $NF}')" \
+  --version "postgresql=${pg_version}"
+cat "$out/report.md"
