@@ -11,8 +11,8 @@
 # Everything runs as local processes from the release build, on free ports, with its data under a
 # temporary directory removed at the end: a JetStream nats-server, PostgreSQL (the host's postgres
 # binaries, a throwaway cluster; SQLite for the smoke) and the four services. The dispatch and
-# analytics scale benches write their own SQLite files to temporary directories. When the
-# `flywheel` CLI has `auth`, the services get a JWKS file and the generator an admin token.
+# analytics scale benches write their own SQLite files to temporary directories. The
+# services trust a key pair made for the run and the generator calls with an admin token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +63,11 @@ nats_url="nats://127.0.0.1:${nats_port}"
 
 database_url() { echo "sqlite://$run/$1.db?mode=rwc"; }
 if ! $smoke; then
+  # Debian keeps the server binaries off PATH; install them when missing.
+  if ! command -v initdb >/dev/null; then
+    ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || apt-get install -y -qq postgresql >/dev/null
+    PATH="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1):$PATH"
+  fi
   pg_port=$(free_port)
   pg_data="$run/pg"
   mkdir -p "$pg_data"
@@ -76,19 +81,19 @@ if ! $smoke; then
   database_url() { echo "postgres://flywheel@127.0.0.1:${pg_port}/$1"; }
 fi
 
-if "$bin/flywheel" auth --help >/dev/null 2>&1; then
-  "$bin/flywheel" auth init --dir "$run/auth" >/dev/null
-  export AUTH_JWKS_FILE="$run/auth/jwks.json"
-  FLYWHEEL_TOKEN=$("$bin/flywheel" auth token --key "$run/auth/jwt-signing-key.pem" --role admin)
-  export FLYWHEEL_TOKEN
-fi
+# The services trust a key pair made for this run; the generator calls as one admin, so the
+# per-caller rate limit is off (GRPC_RATE_LIMIT_PER_SECOND=0 below).
+"$bin/flywheel" auth init --dir "$run/auth" >/dev/null
+export AUTH_JWKS_FILE="$run/auth/jwks.json"
+FLYWHEEL_TOKEN=$("$bin/flywheel" auth token --key "$run/auth/jwt-signing-key.pem" --role admin --ttl 4h)
+export FLYWHEEL_TOKEN
 
 declare -A grpc
 memory_args=()
 for service in registry dispatch feedback analytics; do
   grpc[$service]="127.0.0.1:$(free_port)"
   GRPC_ADDR="${grpc[$service]}" HTTP_ADDR="127.0.0.1:$(free_port)" NATS_URL="$nats_url" \
-    DATABASE_URL="$(database_url "$service")" RUST_LOG=warn \
+    DATABASE_URL="$(database_url "$service")" RUST_LOG=warn GRPC_RATE_LIMIT_PER_SECOND=0 \
     FEEDBACK_DUPLICATE_RADIUS_M=0 FEEDBACK_RATE_PER_CHANNEL_PER_MINUTE=100000000 \
     "$bin/flywheel-$service" >"$run/$service.log" 2>&1 &
   pids+=($!)

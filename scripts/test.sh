@@ -2,9 +2,9 @@
 # The whole test suite. Installs what it needs first, then:
 #   1. unit and integration tests (real nats-server per test, SQLite databases);
 #   2. the images deploy/compose.yaml needs (pulled, or prepared offline when that fails);
-#   3. the database-facing integration suites again on PostgreSQL (dispatch's not yet: two
-#      replicas racing on PostgreSQL can still dead-letter a report event; see the issue notes);
-#   4. the end-to-end tests through the compose deployment.
+#   3. a smoke run of the benchmark (scripts/bench.sh --smoke): the load generator works;
+#   4. the database-facing integration suites again on PostgreSQL (hostile-input fuzzing too);
+#   5. the end-to-end tests through the compose deployment (cycle, privacy, TLS, failures).
 # Arguments are passed to every test run (e.g. a test-name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,9 @@ run_tests --workspace --exclude flywheel-e2e "$@"
 
 echo "==> images for deploy/compose.yaml" >&2
 bash deploy/offline/prepare-images.sh --services
+
+echo "==> benchmark smoke (the load generator against the four services; not a timed test)" >&2
+bash scripts/bench.sh --smoke >/dev/null
 
 echo "==> integration tests on PostgreSQL" >&2
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
