@@ -96,10 +96,11 @@ pub async fn add_facts(
         kpi_hour::Column::Dimension,
         kpi_hour::Column::Perspective,
     ];
-    kpi_hour::Entity::insert(empty)
+    let new_hour = kpi_hour::Entity::insert(empty)
         .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
         .exec_without_returning(db)
-        .await?;
+        .await?
+        == 1;
     let id = (hour_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective);
     let row = kpi_hour::Entity::find_by_id(id)
         .lock_exclusive()
@@ -114,14 +115,16 @@ pub async fn add_facts(
     active.backlog_delta = Set(before + backlog_delta);
     active.region_path = Set(region_path.to_owned());
     active.update(db).await?;
+    if old_path == region_path {
+        // Most facts leave the backlog alone: its row, and the lock on it, is then not needed.
+        if backlog_delta == 0 && !new_hour {
+            return Ok(());
+        }
+        return book_backlog(db, hour_us, cell, region_path, backlog_delta).await;
+    }
     // The row's whole delta now counts under its new path (a site that moved region).
-    let moved = if old_path == region_path {
-        0
-    } else {
-        unbook_moved(db, cell, &old_path, before).await?;
-        before
-    };
-    book_backlog(db, hour_us, cell, region_path, moved + backlog_delta).await
+    unbook_moved(db, cell, &old_path, before).await?;
+    book_backlog(db, hour_us, cell, region_path, before + backlog_delta).await
 }
 
 /// Adds `delta` to the running backlog of a cell under `region_path`, which has an hour row at
