@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateProjections));
         all.push(Box::new(CreateTickets));
+        all.push(Box::new(CreateBacklog));
         all
     }
 }
@@ -160,5 +161,38 @@ impl MigrationTrait for CreateTickets {
                 .to_owned(),
         )
         .await
+    }
+}
+
+struct CreateBacklog;
+
+impl MigrationName for CreateBacklog {
+    fn name(&self) -> &str {
+        "m0102_analytics_backlog"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateBacklog {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kpi_backlog")
+                .if_not_exists()
+                .col(string_len("site_id", 64))
+                .col(string_len("category_id", 64))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(string_len("region_path", 400))
+                .col(big_integer("backlog"))
+                .col(big_integer("first_hour_us"))
+                .primary_key(
+                    Index::create().col("site_id").col("category_id").col("dimension").col("perspective").col("region_path"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // The hour rows projected before this table existed.
+        crate::store::recount_backlog(m.get_connection()).await
     }
 }

@@ -7,7 +7,7 @@ use flywheel_analytics::app::Analytics;
 use flywheel_analytics::domain::kpi::{Counters, Durations, Facts};
 use flywheel_analytics::migration::Migrator;
 use flywheel_analytics::settings::Settings;
-use flywheel_analytics::store::entities::{category, kpi_hour, region, site};
+use flywheel_analytics::store::{self, entities::{category, kpi_hour, region, site}};
 use flywheel_proto::flywheel::analytics::v1 as pb;
 use flywheel_runtime::db::{connect_and_migrate, now_micros};
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
@@ -168,6 +168,8 @@ async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64) 
     if !batch.is_empty() {
         kpi_hour::Entity::insert_many(batch).exec(&txn).await?;
     }
+    // Rows written past the projector: their running backlog as the projector would keep it.
+    store::recount_backlog(&txn).await?;
     txn.commit().await?;
     Ok(rows)
 }

@@ -33,6 +33,36 @@ pub mod kpi_hour {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The running backlog of one cell under one region path: the sum of `backlog_delta` over its
+/// hour rows, kept with each delta so a query need not sum the whole history.
+pub mod kpi_backlog {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kpi_backlog")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub site_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dimension: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub perspective: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub region_path: String,
+        pub backlog: i64,
+        /// The earliest hour row of this cell and path: a query starting at or before it has
+        /// no backlog row for the cell, as the sum over earlier rows had none.
+        pub first_hour_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// The sites as the registry's events last described them.
 pub mod site {
     use sea_orm::entity::prelude::*;

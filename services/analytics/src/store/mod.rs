@@ -6,6 +6,7 @@ pub mod tickets;
 use crate::domain::kpi::Facts;
 use crate::domain::time::Span;
 use entities::*;
+use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
@@ -95,10 +96,11 @@ pub async fn add_facts(
         kpi_hour::Column::Dimension,
         kpi_hour::Column::Perspective,
     ];
-    kpi_hour::Entity::insert(empty)
+    let new_hour = kpi_hour::Entity::insert(empty)
         .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
         .exec_without_returning(db)
-        .await?;
+        .await?
+        == 1;
     let id = (hour_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective);
     let row = kpi_hour::Entity::find_by_id(id)
         .lock_exclusive()
@@ -107,12 +109,91 @@ pub async fn add_facts(
         .ok_or_else(|| DbErr::RecordNotFound("kpi_hour row just ensured".into()))?;
     let mut merged: Facts = serde_json::from_str(&row.facts).map_err(|e| DbErr::Custom(e.to_string()))?;
     merged.merge(facts);
-    let delta = row.backlog_delta + backlog_delta;
+    let (before, old_path) = (row.backlog_delta, row.region_path.clone());
     let mut active = row.into_active_model();
     active.facts = Set(encode(&merged)?);
-    active.backlog_delta = Set(delta);
+    active.backlog_delta = Set(before + backlog_delta);
     active.region_path = Set(region_path.to_owned());
+    active.update(db).await?;
+    if old_path == region_path {
+        // Most facts leave the backlog alone: its row, and the lock on it, is then not needed.
+        if backlog_delta == 0 && !new_hour {
+            return Ok(());
+        }
+        return book_backlog(db, hour_us, cell, region_path, backlog_delta).await;
+    }
+    // The row's whole delta now counts under its new path (a site that moved region).
+    unbook_moved(db, cell, &old_path, before).await?;
+    book_backlog(db, hour_us, cell, region_path, before + backlog_delta).await
+}
+
+/// Adds `delta` to the running backlog of a cell under `region_path`, which has an hour row at
+/// `hour_us`; under the same row lock discipline as `add_facts`.
+async fn book_backlog(db: &impl ConnectionTrait, hour_us: i64, cell: &Cell, region_path: &str, delta: i64) -> Result<(), DbErr> {
+    let empty = kpi_backlog::ActiveModel {
+        site_id: Set(cell.site_id.clone()),
+        category_id: Set(cell.category_id.clone()),
+        dimension: Set(cell.dimension),
+        perspective: Set(cell.perspective),
+        region_path: Set(region_path.to_owned()),
+        backlog: Set(0),
+        first_hour_us: Set(hour_us),
+    };
+    let key = [
+        kpi_backlog::Column::SiteId,
+        kpi_backlog::Column::CategoryId,
+        kpi_backlog::Column::Dimension,
+        kpi_backlog::Column::Perspective,
+        kpi_backlog::Column::RegionPath,
+    ];
+    kpi_backlog::Entity::insert(empty)
+        .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    let row = kpi_backlog::Entity::find_by_id(backlog_id(cell, region_path))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("kpi_backlog row just ensured".into()))?;
+    let (backlog, first) = (row.backlog + delta, Ord::min(row.first_hour_us, hour_us));
+    let mut active = row.into_active_model();
+    active.backlog = Set(backlog);
+    active.first_hour_us = Set(first);
     active.update(db).await.map(drop)
+}
+
+/// Takes a moved hour row's delta off the running backlog of its previous path, whose earliest
+/// hour may have been that row (rare: only when a site changes region).
+async fn unbook_moved(db: &impl ConnectionTrait, cell: &Cell, old_path: &str, delta: i64) -> Result<(), DbErr> {
+    let Some(row) = kpi_backlog::Entity::find_by_id(backlog_id(cell, old_path)).lock_exclusive().one(db).await? else {
+        return Ok(());
+    };
+    let first: Option<i64> = kpi_hour::Entity::find()
+        .select_only()
+        .column_as(Expr::expr(Func::min(Expr::col(kpi_hour::Column::HourUs))), "first")
+        .filter(kpi_hour::Column::SiteId.eq(&cell.site_id))
+        .filter(kpi_hour::Column::CategoryId.eq(&cell.category_id))
+        .filter(kpi_hour::Column::Dimension.eq(cell.dimension))
+        .filter(kpi_hour::Column::Perspective.eq(cell.perspective))
+        .filter(kpi_hour::Column::RegionPath.eq(old_path))
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let backlog = row.backlog - delta;
+    let mut active = row.into_active_model();
+    match first {
+        None => active.delete(db).await.map(drop),
+        Some(first) => {
+            active.backlog = Set(backlog);
+            active.first_hour_us = Set(first);
+            active.update(db).await.map(drop)
+        }
+    }
+}
+
+fn backlog_id(cell: &Cell, region_path: &str) -> (String, String, i32, i32, String) {
+    (cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective, region_path.to_owned())
 }
 
 /// Every hour row in `span` that the filter matches, oldest first.
@@ -138,13 +219,15 @@ pub async fn hours_in(db: &impl ConnectionTrait, filter: &Filter, span: Span) ->
     Ok(out)
 }
 
-/// The backlog each cell had built up before `before_us` (the sum of its earlier deltas).
+/// The backlog each cell had built up before `before_us` (the sum of its earlier deltas), per
+/// cell and region path: its running backlog minus the deltas from `before_us` on, so a query
+/// reads the hours since its start rather than the whole history.
 pub async fn backlog_before(
     db: &impl ConnectionTrait,
     filter: &Filter,
     before_us: i64,
 ) -> Result<Vec<(Cell, String, i64)>, DbErr> {
-    let rows: Vec<(String, String, i32, i32, String, Option<i64>)> = kpi_hour::Entity::find()
+    let since: Vec<(String, String, i32, i32, String, Option<i64>)> = kpi_hour::Entity::find()
         .select_only()
         .column(kpi_hour::Column::SiteId)
         .column(kpi_hour::Column::CategoryId)
@@ -153,7 +236,7 @@ pub async fn backlog_before(
         .column(kpi_hour::Column::RegionPath)
         .column_as(Expr::expr(Func::sum(Expr::col(kpi_hour::Column::BacklogDelta))).cast_as("BIGINT"), "backlog")
         .filter(filter.condition())
-        .filter(kpi_hour::Column::HourUs.lt(before_us))
+        .filter(kpi_hour::Column::HourUs.gte(before_us))
         .group_by(kpi_hour::Column::SiteId)
         .group_by(kpi_hour::Column::CategoryId)
         .group_by(kpi_hour::Column::Dimension)
@@ -162,12 +245,35 @@ pub async fn backlog_before(
         .into_tuple()
         .all(db)
         .await?;
-    Ok(rows
+    let since: HashMap<_, i64> =
+        since.into_iter().map(|(s, c, d, p, path, sum)| ((s, c, d, p, path), sum.unwrap_or(0))).collect();
+    let running = kpi_backlog::Entity::find()
+        .filter(filter.condition())
+        .filter(kpi_backlog::Column::FirstHourUs.lt(before_us))
+        .all(db)
+        .await?;
+    Ok(running
         .into_iter()
-        .map(|(site_id, category_id, dimension, perspective, path, sum)| {
-            (Cell { site_id, category_id, dimension, perspective }, path, sum.unwrap_or(0))
+        .map(|r| {
+            let key = (r.site_id, r.category_id, r.dimension, r.perspective, r.region_path);
+            let backlog = r.backlog - since.get(&key).copied().unwrap_or(0);
+            let (site_id, category_id, dimension, perspective, path) = key;
+            (Cell { site_id, category_id, dimension, perspective }, path, backlog)
         })
         .collect())
+}
+
+/// Sets every cell's running backlog from its hour rows, for hour rows written without
+/// `add_facts` (those projected before the running backlog existed, or bulk-loaded ones).
+pub async fn recount_backlog(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    kpi_backlog::Entity::delete_many().exec(db).await?;
+    db.execute_unprepared(
+        "INSERT INTO kpi_backlog (site_id, category_id, dimension, perspective, region_path, backlog, first_hour_us) \
+         SELECT site_id, category_id, dimension, perspective, region_path, CAST(SUM(backlog_delta) AS BIGINT), MIN(hour_us) \
+         FROM kpi_hour GROUP BY site_id, category_id, dimension, perspective, region_path",
+    )
+    .await
+    .map(drop)
 }
 
 /// Stores a newer snapshot of a site; an older or equal version changes nothing.
@@ -256,6 +362,7 @@ pub async fn set_meta(db: &impl ConnectionTrait, key: &str, value: Option<i64>) 
 /// Empties every projection table (inside the caller's transaction), for a rebuild.
 pub async fn clear_projections(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     kpi_hour::Entity::delete_many().exec(db).await?;
+    kpi_backlog::Entity::delete_many().exec(db).await?;
     site::Entity::delete_many().exec(db).await?;
     region::Entity::delete_many().exec(db).await?;
     category::Entity::delete_many().exec(db).await?;
