@@ -248,7 +248,7 @@ async fn poll_kpis(mut an: AnalyticsClient, world: World, baseline: i64, state: 
 async fn warm_up(fb: &FeedbackClient, world: &World, counter: &AtomicU64) -> anyhow::Result<()> {
     // The last site with the last category: the last things created, so the last to replicate.
     let first = world.sites.len() as u64 * world.category_ids.len() as u64 - 1;
-    seed::retry_while_replicating(|| {
+    flywheel_runtime::grpc::retry_while_replicating(|| {
         let mut fb = fb.clone();
         let request = report(world, first);
         async move { fb.submit_report(request).await.map(|_| ()) }

@@ -7,9 +7,6 @@ use flywheel_proto::flywheel::common::v1::{Dimension, GeoPoint, Perspective, Pri
 use flywheel_proto::flywheel::dispatch::v1 as dispatch;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use registry::registry_service_client::RegistryServiceClient;
-use std::future::Future;
-use std::time::{Duration, Instant};
-use tonic::Code;
 
 /// Haizhu district, around which the bench places its sites.
 const CENTRE: GeoPoint = GeoPoint { lat: 23.10, lng: 113.33 };
@@ -57,7 +54,7 @@ pub async fn create(ep: &Endpoints, tag: &str, size: &WorldSize) -> anyhow::Resu
         for c in 0..per_street {
             let request = dispatch::CreateCrewRequest { crew: Some(crew(&format!("{tag}-crew-{s}-{c}"), street)), request_id: format!("{tag}-crew-{s}-{c}") };
             // Dispatch learns regions from registry events; wait for its replica to catch up.
-            retry_while_replicating(|| {
+            flywheel_runtime::grpc::retry_while_replicating(|| {
                 let mut disp = disp.clone();
                 let request = request.clone();
                 async move { disp.create_crew(request).await.map(|_| ()) }
@@ -131,24 +128,3 @@ fn crew(code: &str, street: &str) -> dispatch::Crew {
     }
 }
 
-/// Runs `call` until it succeeds, retrying for up to a minute while another service's replica
-/// has not caught up (NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT naming an unknown id,
-/// UNAVAILABLE).
-pub async fn retry_while_replicating<F, Fut>(mut call: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), tonic::Status>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match call().await {
-            Ok(()) => return Ok(()),
-            Err(s) if matches!(s.code(), Code::NotFound | Code::FailedPrecondition | Code::Unavailable | Code::InvalidArgument)
-                && Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(s) => return Err(s.into()),
-        }
-    }
-}

@@ -10,8 +10,6 @@ use flywheel_proto::flywheel::dispatch::v1 as dispatch;
 use flywheel_proto::flywheel::feedback::v1 as feedback;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
-use tonic::Code;
 
 #[derive(clap::Subcommand)]
 pub enum DemoCommand {
@@ -44,7 +42,7 @@ pub async fn run(ep: &Endpoints, command: DemoCommand) -> anyhow::Result<()> {
         };
         let request = dispatch::CreateCrewRequest { crew: Some(crew_message(crew, coverage)), request_id: format!("demo-crew-{}", crew.code) };
         // Dispatch learns regions and sites from registry events; give its replica time to catch up.
-        retry_while_replicating(|| {
+        flywheel_runtime::grpc::retry_while_replicating(|| {
             let mut disp = disp.clone();
             let request = request.clone();
             async move { disp.create_crew(request).await.map(|_| ()) }
@@ -175,27 +173,6 @@ fn crew_message(c: &district::DemoCrew, coverage: dispatch::CrewCoverage) -> dis
     }
 }
 
-/// Runs `call` until it succeeds, retrying for a while when the other side's replica has not
-/// caught up yet (NOT_FOUND / FAILED_PRECONDITION / UNAVAILABLE).
-async fn retry_while_replicating<F, Fut>(mut call: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match call().await {
-            Ok(()) => return Ok(()),
-            Err(s) if matches!(s.code(), Code::NotFound | Code::FailedPrecondition | Code::Unavailable | Code::InvalidArgument)
-                && Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(s) => return Err(s.into()),
-        }
-    }
-}
-
 /// A small deterministic generator, so simulated reports are reproducible.
 struct Lcg(u64);
 
@@ -239,7 +216,7 @@ async fn simulate_reports(
             contact: Some(feedback::ResidentContact { name: format!("Demo resident {}", n % 50), phone: format!("+86 20 5555 {:04}", n % 50), email: String::new() }),
             request_id: format!("demo-report-{n}"),
         };
-        retry_while_replicating(|| {
+        flywheel_runtime::grpc::retry_while_replicating(|| {
             let mut fb = fb.clone();
             let request = request.clone();
             async move { fb.submit_report(request).await.map(|_| ()) }

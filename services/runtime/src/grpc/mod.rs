@@ -3,9 +3,11 @@
 //! or mutual TLS.
 
 mod metrics_layer;
+mod retry;
 pub mod tls;
 
 pub use metrics_layer::MetricsLayer;
+pub use retry::retry_while_replicating;
 
 use crate::auth::AuthLayer;
 use crate::config::Config;
