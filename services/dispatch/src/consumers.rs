@@ -54,9 +54,12 @@ impl EventHandler for RegistryReplica {
             return Err(HandlerError::Permanent(anyhow::anyhow!("{} event without an id", kind.as_str())));
         }
         store::put_replica(txn, kind, &id, status, version, body).await.map_err(internal)?;
+        Ok(())
+    }
+
+    fn committed(&self) {
         // New sites and regions may bring coverage that unassignable tickets were waiting for.
         self.dispatch.retry.notify_one();
-        Ok(())
     }
 }
 
@@ -127,5 +130,9 @@ impl EventHandler for FeedbackIntake {
             outbox::enqueue(txn, e).await?;
         }
         Ok(())
+    }
+
+    fn committed(&self) {
+        self.dispatch.ticket_changed();
     }
 }

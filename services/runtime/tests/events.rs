@@ -276,3 +276,55 @@ async fn an_event_that_cannot_be_applied_goes_to_the_dead_letters() {
     running.stop.send(true).unwrap();
     running.task.await.unwrap();
 }
+
+/// Records every application, refusing for good the event whose timestamp is `poison` seconds.
+struct PoisonHandler {
+    poison: i64,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for PoisonHandler {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
+        RecordingHandler::new(0, false).handle(txn, event).await?;
+        if event.decode::<prost_types::Timestamp>()?.seconds == self.poison {
+            return Err(HandlerError::Permanent(anyhow::anyhow!("poisoned")));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_event_leaves_its_batch_and_the_rest_is_applied_once() {
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(nats.client().await);
+    streams::ensure_all(&js).await.unwrap();
+    // Everything is waiting before the consumer starts, so its first pulls bring whole batches,
+    // with copies of some events among them.
+    let events: Vec<OutgoingEvent> = (1..=150).map(event).collect();
+    for (n, e) in events.iter().enumerate() {
+        publish_raw(&js, e, &format!("m{n}")).await;
+        if n % 7 == 0 {
+            publish_raw(&js, e, &format!("copy{n}")).await;
+        }
+    }
+    let running = run_consumer(&nats, Arc::new(PoisonHandler { poison: 40 }), 3).await;
+
+    let dead = read_all(&js, streams::DEADLETTER.name, 1).await;
+    assert_eq!(dead[0].headers.as_ref().unwrap().get("ce-id").unwrap().as_str(), events[39].id.to_string());
+    let db = running.db.clone();
+    eventually(Duration::from_secs(30), || {
+        let db = db.clone();
+        async move { (applied_count(&db).await == 149).then_some(()) }
+    })
+    .await;
+    let distinct = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(DISTINCT event_id) AS n FROM applied"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(distinct, 149, "every other event applied exactly once, none half-applied");
+    running.stop.send(true).unwrap();
+    running.task.await.unwrap();
+}

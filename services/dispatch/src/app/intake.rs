@@ -43,10 +43,7 @@ impl Dispatch {
             ..Default::default()
         };
         match self.create_in(txn, request, None, feedback(), &corr).await {
-            Ok((_, events)) => {
-                self.ticket_changed();
-                Ok(events)
-            }
+            Ok((_, events)) => Ok(events),
             // Another event about the same report made the ticket first.
             Err(Error::AlreadyExists { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -77,7 +74,6 @@ impl Dispatch {
         let mut ch = Change::of(&row, None, super::system("auto-close"), flywheel_runtime::db::now_micros())?;
         super::commands::close_in(&mut ch, &format!("the resident rated the fix {rating} of 5"))?;
         let (_, events) = ch.commit(txn).await?;
-        self.ticket_changed();
         Ok(events)
     }
 
@@ -95,7 +91,6 @@ impl Dispatch {
         let mut ch = Change::of(&row, None, feedback(), flywheel_runtime::db::now_micros())?;
         self.reopen_in(txn, &mut ch, ReopenReason::ResidentNotSatisfied as i32, note).await?;
         let (_, events) = ch.commit(txn).await?;
-        self.ticket_changed();
         Ok(events)
     }
 }

@@ -57,8 +57,8 @@ impl Dispatch {
         matches!(self.db().ping().await, Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)))
     }
 
-    /// Tells the background loops that tickets changed.
-    fn ticket_changed(&self) {
+    /// Tells the background loops and live feeds that tickets changed (after the commit).
+    pub(crate) fn ticket_changed(&self) {
         self.changes.notify_waiters();
         self.sla.notify_one();
     }

@@ -1,15 +1,18 @@
 //! Durable pull consumers with explicit ack and an inbox: the handler's changes and the event id
 //! are committed in one transaction, so a redelivered event is recognised and changes nothing.
 //! A failing event is retried a bounded number of times, then parked on the dead-letter subject.
+//! The messages a pull has already brought are applied together in one transaction (one commit
+//! for many events under load); a failing event leaves the batch and is handled alone.
 
 use super::IncomingEvent;
 use crate::db::{begin_write, now_micros};
 use crate::events::outbox::Outbox;
 use crate::events::streams;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use sea_orm::entity::prelude::*;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, Set};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, QueryFilter, Set};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -62,6 +65,10 @@ impl From<prost::DecodeError> for HandlerError {
 #[async_trait::async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError>;
+
+    /// Called after a transaction that applied events committed: the place to wake whatever
+    /// reads the changes (a wake-up from inside `handle` could come before they are visible).
+    fn committed(&self) {}
 }
 
 /// Which events a durable consumer reads.
@@ -83,6 +90,66 @@ pub enum Applied {
     AlreadyApplied,
 }
 
+/// Events applied in one transaction at most: enough to share one commit among the messages a
+/// pull brings at once under load, few enough that the locks taken are held briefly.
+pub const MAX_BATCH: usize = 64;
+
+/// Why a batch was not committed.
+#[derive(Debug)]
+pub struct BatchFailure {
+    /// The event whose handler failed; `None` when the failure belongs to the batch as a whole
+    /// (the inbox lookup or the commit).
+    pub at: Option<usize>,
+    pub error: HandlerError,
+}
+
+/// Applies a batch of events exactly once, in order, in one transaction: events the inbox has
+/// (or that repeat an earlier one of the batch) are skipped, the others handled and recorded.
+/// Nothing is committed unless every handler succeeds.
+pub async fn apply_batch_once(
+    db: &DatabaseConnection,
+    consumer: &str,
+    handler: &dyn EventHandler,
+    events: &[&IncomingEvent],
+) -> Result<Vec<Applied>, BatchFailure> {
+    let whole = |error: DbErr| BatchFailure { at: None, error: error.into() };
+    let txn = begin_write(db).await.map_err(whole)?;
+    let mut seen: HashSet<String> = entity::Entity::find()
+        .filter(entity::Column::Consumer.eq(consumer))
+        .filter(entity::Column::EventId.is_in(events.iter().map(|e| e.id.as_str())))
+        .all(&txn)
+        .await
+        .map_err(whole)?
+        .into_iter()
+        .map(|row| row.event_id)
+        .collect();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for (at, event) in events.iter().enumerate() {
+        if !seen.insert(event.id.clone()) {
+            outcomes.push(Applied::AlreadyApplied);
+            continue;
+        }
+        let failed = |error: HandlerError| BatchFailure { at: Some(at), error };
+        handler.handle(&txn, event).await.map_err(failed)?;
+        entity::ActiveModel {
+            consumer: Set(consumer.to_owned()),
+            event_id: Set(event.id.clone()),
+            subject: Set(event.subject.clone()),
+            applied_us: Set(now_micros()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| failed(e.into()))?;
+        outcomes.push(Applied::Applied);
+    }
+    if outcomes.contains(&Applied::Applied) {
+        txn.commit().await.map_err(whole)?;
+    } else {
+        txn.rollback().await.map_err(whole)?;
+    }
+    Ok(outcomes)
+}
+
 /// Applies one event exactly once: skips it when the inbox has it, otherwise runs the handler
 /// and records the id in the same transaction.
 pub async fn apply_once(
@@ -91,28 +158,15 @@ pub async fn apply_once(
     handler: &dyn EventHandler,
     event: &IncomingEvent,
 ) -> Result<Applied, HandlerError> {
-    let txn = begin_write(db).await?;
-    let seen = entity::Entity::find_by_id((consumer.to_owned(), event.id.clone()))
-        .one(&txn)
-        .await?;
-    if seen.is_some() {
-        txn.rollback().await?;
-        return Ok(Applied::AlreadyApplied);
-    }
-    handler.handle(&txn, event).await?;
-    entity::ActiveModel {
-        consumer: Set(consumer.to_owned()),
-        event_id: Set(event.id.clone()),
-        subject: Set(event.subject.clone()),
-        applied_us: Set(now_micros()),
-    }
-    .insert(&txn)
-    .await?;
-    match txn.commit().await {
-        Ok(()) => Ok(Applied::Applied),
+    match apply_batch_once(db, consumer, handler, &[event]).await {
+        Ok(mut outcomes) => Ok(outcomes.pop().unwrap_or(Applied::AlreadyApplied)),
         // A concurrent delivery of the same event committed first.
-        Err(e) if crate::error::is_unique_violation(&e) => Ok(Applied::AlreadyApplied),
-        Err(e) => Err(e.into()),
+        Err(BatchFailure { at: None, error: HandlerError::Transient(e) })
+            if e.downcast_ref::<DbErr>().is_some_and(crate::error::is_unique_violation) =>
+        {
+            Ok(Applied::AlreadyApplied)
+        }
+        Err(failure) => Err(failure.error),
     }
 }
 
@@ -127,7 +181,8 @@ pub async fn run(
 ) {
     let mut backoff = Duration::from_millis(200);
     while !*stop.borrow() {
-        match consume(&js, &db, &spec, handler.as_ref(), &outbox, &mut stop).await {
+        let consumer = Consumer { js: &js, db: &db, spec: &spec, handler: handler.as_ref(), outbox: &outbox };
+        match consumer.consume(&mut stop).await {
             Ok(()) => break,
             Err(err) => {
                 tracing::warn!(consumer = %spec.durable, error = %err, "consumer interrupted; reconnecting");
@@ -141,80 +196,165 @@ pub async fn run(
     }
 }
 
-async fn consume(
-    js: &jetstream::Context,
-    db: &DatabaseConnection,
-    spec: &ConsumerSpec,
-    handler: &dyn EventHandler,
-    outbox: &Outbox,
-    stop: &mut watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    // The stream may not exist yet when its publisher has never run; the dead letters are needed
-    // before the first failure.
-    let source = streams::ALL.into_iter().find(|s| s.name == spec.stream);
-    for stream in source.into_iter().chain([&streams::DEADLETTER]) {
-        streams::ensure_exists(js, stream).await?;
-    }
-    let stream = js.get_stream(spec.stream).await?;
-    let mut config = pull::Config {
-        durable_name: Some(spec.durable.clone()),
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
-        ..Default::default()
-    };
-    match spec.filter_subjects.as_slice() {
-        [] => {}
-        [one] => config.filter_subject = one.clone(),
-        many => config.filter_subjects = many.to_vec(),
-    }
-    let consumer = stream.get_or_create_consumer(&spec.durable, config).await?;
-    let mut messages = consumer.messages().await?;
-    loop {
-        let message = tokio::select! {
-            m = messages.next() => m,
-            _ = stop.changed() => return Ok(()),
+/// A message that carries a Flywheel event, and how often it has been delivered.
+struct Delivery {
+    message: jetstream::Message,
+    event: IncomingEvent,
+    delivered: u64,
+}
+
+struct Consumer<'a> {
+    js: &'a jetstream::Context,
+    db: &'a DatabaseConnection,
+    spec: &'a ConsumerSpec,
+    handler: &'a dyn EventHandler,
+    outbox: &'a Outbox,
+}
+
+impl Consumer<'_> {
+    async fn consume(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+        let spec = self.spec;
+        // The stream may not exist yet when its publisher has never run; the dead letters are
+        // needed before the first failure.
+        let source = streams::ALL.into_iter().find(|s| s.name == spec.stream);
+        for stream in source.into_iter().chain([&streams::DEADLETTER]) {
+            streams::ensure_exists(self.js, stream).await?;
+        }
+        let stream = self.js.get_stream(spec.stream).await?;
+        let mut config = pull::Config {
+            durable_name: Some(spec.durable.clone()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
         };
-        let Some(message) = message else {
-            anyhow::bail!("message stream ended");
-        };
-        let message = message?;
+        match spec.filter_subjects.as_slice() {
+            [] => {}
+            [one] => config.filter_subject = one.clone(),
+            many => config.filter_subjects = many.to_vec(),
+        }
+        let consumer = stream.get_or_create_consumer(&spec.durable, config).await?;
+        let mut messages = consumer.messages().await?;
+        loop {
+            let first = tokio::select! {
+                m = messages.next() => m,
+                _ = stop.changed() => return Ok(()),
+            };
+            let Some(first) = first else {
+                anyhow::bail!("message stream ended");
+            };
+            // Whatever else has already arrived joins the batch; nothing waits for more.
+            let mut received = vec![first];
+            while received.len() < MAX_BATCH {
+                match messages.next().now_or_never() {
+                    Some(Some(next)) => received.push(next),
+                    _ => break,
+                }
+            }
+            let mut batch = Vec::with_capacity(received.len());
+            let mut interrupted = None;
+            for message in received {
+                match message {
+                    Ok(message) => batch.extend(self.accept(message).await?),
+                    Err(e) => interrupted = Some(e),
+                }
+            }
+            self.apply(batch).await?;
+            if let Some(e) = interrupted {
+                return Err(e.into());
+            }
+        }
+    }
+
+    /// The delivery a message carries, or None when it is no Flywheel event (dead-lettered).
+    async fn accept(&self, message: jetstream::Message) -> anyhow::Result<Option<Delivery>> {
         let (delivered, pending) = message
             .info()
             .map(|i| (i.delivered.max(1) as u64, i.pending))
             .unwrap_or((1, 0));
-        metrics::gauge!("flywheel_consumer_pending", "consumer" => spec.durable.clone()).set(pending as f64);
-
-        let Some(event) = IncomingEvent::from_message(
-            message.subject.as_str(),
-            message.headers.as_ref(),
-            message.payload.clone(),
-        ) else {
-            dead_letter(js, spec, &message, "not a Flywheel event: no ce-id header").await?;
-            message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
-            continue;
-        };
-
-        match apply_once(db, &spec.durable, handler, &event).await {
-            Ok(applied) => {
-                outbox.notify();
-                metrics::counter!("flywheel_events_consumed_total",
-                    "consumer" => spec.durable.clone(),
-                    "outcome" => if applied == Applied::Applied { "applied" } else { "duplicate" })
-                .increment(1);
+        metrics::gauge!("flywheel_consumer_pending", "consumer" => self.spec.durable.clone()).set(pending as f64);
+        match IncomingEvent::from_message(message.subject.as_str(), message.headers.as_ref(), message.payload.clone()) {
+            Some(event) => Ok(Some(Delivery { message, event, delivered })),
+            None => {
+                dead_letter(self.js, self.spec, &message, "not a Flywheel event: no ce-id header").await?;
                 message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+                Ok(None)
             }
+        }
+    }
+
+    /// Applies the batch in one transaction and acks it after the commit. An event whose handler
+    /// fails is taken out and retried or dead-lettered on its own, and the rest applied again
+    /// without it; when the batch as a whole fails, each event is applied alone.
+    async fn apply(&self, mut batch: Vec<Delivery>) -> anyhow::Result<()> {
+        while !batch.is_empty() {
+            let events: Vec<&IncomingEvent> = batch.iter().map(|d| &d.event).collect();
+            match apply_batch_once(self.db, &self.spec.durable, self.handler, &events).await {
+                Ok(outcomes) => {
+                    if outcomes.contains(&Applied::Applied) {
+                        self.outbox.notify();
+                        self.handler.committed();
+                    }
+                    for (delivery, outcome) in batch.iter().zip(outcomes) {
+                        self.count(outcome);
+                        delivery.message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+                    }
+                    return Ok(());
+                }
+                Err(BatchFailure { at: Some(at), error }) => {
+                    let failed = batch.remove(at);
+                    self.settle_failure(&failed, error).await?;
+                }
+                Err(BatchFailure { at: None, .. }) if batch.len() > 1 => {
+                    for delivery in batch.drain(..) {
+                        self.apply_alone(delivery).await?;
+                    }
+                }
+                Err(BatchFailure { at: None, error }) => {
+                    let last = batch.remove(0);
+                    self.settle_failure(&last, error).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_alone(&self, delivery: Delivery) -> anyhow::Result<()> {
+        match apply_once(self.db, &self.spec.durable, self.handler, &delivery.event).await {
+            Ok(outcome) => {
+                if outcome == Applied::Applied {
+                    self.outbox.notify();
+                    self.handler.committed();
+                }
+                self.count(outcome);
+                delivery.message.ack().await.map_err(|e| anyhow::anyhow!(e))
+            }
+            Err(error) => self.settle_failure(&delivery, error).await,
+        }
+    }
+
+    fn count(&self, outcome: Applied) {
+        metrics::counter!("flywheel_events_consumed_total",
+            "consumer" => self.spec.durable.clone(),
+            "outcome" => if outcome == Applied::Applied { "applied" } else { "duplicate" })
+        .increment(1);
+    }
+
+    /// A failed event is redelivered with backoff while retrying may help, else dead-lettered.
+    async fn settle_failure(&self, delivery: &Delivery, error: HandlerError) -> anyhow::Result<()> {
+        let (spec, event, delivered) = (self.spec, &delivery.event, delivery.delivered);
+        match error {
             // While the database itself is unreachable the event is not at fault: it waits, however
             // many deliveries that takes, instead of being dead-lettered.
-            Err(HandlerError::Transient(err)) if delivered < spec.max_deliver || !database_answers(db).await => {
+            HandlerError::Transient(err) if delivered < spec.max_deliver || !database_answers(self.db).await => {
                 tracing::warn!(consumer = %spec.durable, event = %event.id, delivered, error = %err, "event failed; will retry");
                 let delay = Duration::from_millis(200 * 2u64.pow(delivered.min(8) as u32)).min(MAX_RETRY_DELAY);
-                message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| anyhow::anyhow!(e))?;
+                delivery.message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| anyhow::anyhow!(e))
             }
-            Err(err) => {
+            err => {
                 tracing::error!(consumer = %spec.durable, event = %event.id, delivered, error = %err, "event dead-lettered");
-                dead_letter(js, spec, &message, &err.to_string()).await?;
+                dead_letter(self.js, spec, &delivery.message, &err.to_string()).await?;
                 metrics::counter!("flywheel_events_dead_lettered_total", "consumer" => spec.durable.clone()).increment(1);
-                message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+                delivery.message.ack().await.map_err(|e| anyhow::anyhow!(e))
             }
         }
     }
