@@ -6,7 +6,8 @@
 #   scripts/bench.sh --smoke   a few seconds on SQLite that proves the generator works end to end
 #
 # BENCH_ANALYTICS_TICKETS (default 1000000; e.g. 1000000,10000000) sets the analytics query bench's
-# data volumes.
+# data volumes. BENCH_STEPS (default all) picks steps by name, e.g. BENCH_STEPS=ceiling,intake;
+# the names: memory, ceiling, intake, dispatch-scale, analytics-scale.
 #
 # Everything runs as local processes from the release build, on free ports, with its data under a
 # temporary directory removed at the end: a JetStream nats-server, PostgreSQL (the host's postgres
@@ -121,13 +122,16 @@ else
   analytics=(--tickets "${BENCH_ANALYTICS_TICKETS:-1000000}" --days 365 --calls 3)
 fi
 
+# Whether the step named $1 runs (BENCH_STEPS).
+step() { [[ ",${BENCH_STEPS:-all}," == *",all,"* || ",${BENCH_STEPS}," == *",$1,"* ]]; }
+
 sleep 2
-"$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-idle.json"
-"$bin/flywheel-bench" ceiling --database-url "$(database_url ceiling)" --nats-url "$nats_url" "${ceiling[@]}" --out "$out/ceiling.json"
-"$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"
-"$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"
-"$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"
-"$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"
+if step memory; then "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-idle.json"; fi
+if step ceiling; then "$bin/flywheel-bench" ceiling --database-url "$(database_url ceiling)" --nats-url "$nats_url" "${ceiling[@]}" --out "$out/ceiling.json"; fi
+if step intake; then "$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"; fi
+if step memory; then "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"; fi
+if step dispatch-scale; then "$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"; fi
+if step analytics-scale; then "$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"; fi
 
 pg_version=$($smoke && echo "not used (SQLite)" || postgres --version | awk '{print $3}')
 note="Database: $($smoke && echo "SQLite (smoke run)" || echo "PostgreSQL ${pg_version}, one database per service"). Every service, NATS, the database and the generator share this machine."

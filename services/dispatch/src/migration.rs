@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateDispatch));
         all.push(Box::new(CreateWorkPlans));
+        all.push(Box::new(CreateTicketNumbers));
         all
     }
 }
@@ -156,5 +157,30 @@ impl MigrationTrait for CreateWorkPlans {
         )
         .await?;
         m.create_index(index("work_plan_next_due", "work_plan", &["active", "next_due_us"], false)).await
+    }
+}
+
+struct CreateTicketNumbers;
+
+impl MigrationName for CreateTicketNumbers {
+    fn name(&self) -> &str {
+        "m0202_ticket_numbers"
+    }
+}
+
+/// The last ticket number issued per day, so a new code is one row's increment instead of a
+/// count of the day's tickets. A day without a row continues from its tickets' count.
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTicketNumbers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("ticket_number")
+                .if_not_exists()
+                .col(string_len("day", 8).primary_key())
+                .col(big_integer("issued"))
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -382,3 +382,24 @@ async fn declines_escalations_and_updates() {
     let msg = <TicketEscalated as prost::Message>::decode(escalated.2).unwrap();
     assert_eq!((msg.supervisor_crew_id.as_str(), msg.redispatched), (a.id.as_str(), true));
 }
+
+#[tokio::test]
+async fn ticket_codes_count_up_per_day_and_continue_after_tickets_numbered_before_the_counter() {
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    create_crew(&mut h.client, crew("near", &[&d.tower.id], &[], 50)).await;
+    let first = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    let day = &first.code[..first.code.len() - 4];
+    assert!(first.code.starts_with("T-") && first.code.ends_with("0001"), "{}", first.code);
+    let second = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    assert_eq!(second.code, format!("{day}0002"));
+
+    // A database upgraded during the day has tickets coded before the counter had a row.
+    let db = sea_orm::Database::connect(h.db.url()).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared("DELETE FROM ticket_number").await.unwrap();
+    let third = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    assert_eq!(third.code, format!("{day}0003"));
+    let fourth = create_ticket(&mut h.client, ticket(&d.tower.id, &d.lights.id)).await;
+    assert_eq!(fourth.code, format!("{day}0004"));
+}

@@ -252,10 +252,10 @@ async fn check_parts(txn: &DatabaseTransaction, t: &Ticket, site: &Site) -> Resu
 
 /// "T-20250301-0042": the day's next number.
 async fn next_code(txn: &DatabaseTransaction, now_us: i64) -> Result<String> {
-    let day = chrono::DateTime::from_timestamp_micros(now_us).unwrap_or_default().format("%Y%m%d");
+    let day = chrono::DateTime::from_timestamp_micros(now_us).unwrap_or_default().format("%Y%m%d").to_string();
     let prefix = format!("T-{day}-");
-    let n = ticket::Entity::find().filter(ticket::Column::Code.starts_with(&prefix)).count(txn).await?;
-    Ok(format!("{prefix}{:04}", n + 1))
+    let n = store::issue_ticket_number(txn, &day, &prefix).await?;
+    Ok(format!("{prefix}{n:04}"))
 }
 
 /// A ticket's whole history, oldest first.

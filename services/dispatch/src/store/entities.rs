@@ -115,6 +115,24 @@ pub mod ticket_change {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The last ticket number issued on a UTC day (`YYYYMMDD`).
+pub mod ticket_number {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ticket_number")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        pub issued: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod work_plan {
     use sea_orm::entity::prelude::*;
 

@@ -2,11 +2,11 @@
 
 pub mod entities;
 
-use entities::{crew, replica, ticket};
+use entities::{crew, replica, ticket, ticket_number};
 use flywheel_runtime::{Error, Result};
 use prost::Message;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 
 /// What dispatch replicates from the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +130,23 @@ pub async fn take_creation_turn(conn: &impl ConnectionTrait) -> Result<()> {
         conn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({TICKET_CREATION_LOCK})")).await?;
     }
     Ok(())
+}
+
+/// The next ticket number of `day` (`YYYYMMDD`), under the creation turn. A day the table has
+/// no row for yet continues after the tickets already coded `prefix` that day (made before the
+/// table existed).
+pub async fn issue_ticket_number(conn: &impl ConnectionTrait, day: &str, prefix: &str) -> Result<i64> {
+    let bumped = ticket_number::Entity::update_many()
+        .col_expr(ticket_number::Column::Issued, Expr::col(ticket_number::Column::Issued).add(1))
+        .filter(ticket_number::Column::Day.eq(day))
+        .exec_with_returning(conn)
+        .await?;
+    if let Some(row) = bumped.first() {
+        return Ok(row.issued);
+    }
+    let before = ticket::Entity::find().filter(ticket::Column::Code.starts_with(prefix)).count(conn).await? as i64;
+    ticket_number::ActiveModel { day: Set(day.to_owned()), issued: Set(before + 1) }.insert(conn).await?;
+    Ok(before + 1)
 }
 
 /// The advisory lock key of ticket creation ("FWTICKET" in ASCII, to stay clear of other keys).
