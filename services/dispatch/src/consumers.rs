@@ -126,9 +126,7 @@ impl EventHandler for FeedbackIntake {
             }
             _ => Vec::new(),
         };
-        for e in &events {
-            outbox::enqueue(txn, e).await?;
-        }
+        outbox::enqueue_all(txn, &events).await?;
         Ok(())
     }
 

@@ -27,9 +27,7 @@ impl Writer {
     ) -> Result<T> {
         let txn = begin_write(&self.db).await?;
         let (value, events) = change(&txn).await?;
-        for event in &events {
-            outbox::enqueue(&txn, event).await?;
-        }
+        outbox::enqueue_all(&txn, &events).await?;
         txn.commit().await?;
         if !events.is_empty() {
             self.outbox.notify();

@@ -183,9 +183,9 @@ impl Change {
                 store::add_load(txn, c, 1, self.now_us).await?;
             }
         }
-        store::take_turns(txn, "ticket_change").await?;
-        for r in self.rows {
-            ticket_change::Entity::insert(r).exec_without_returning(txn).await?;
+        if !self.rows.is_empty() {
+            store::take_turns(txn, "ticket_change").await?;
+            ticket_change::Entity::insert_many(self.rows).exec_without_returning(txn).await?;
         }
         Ok((self.ticket, self.events))
     }

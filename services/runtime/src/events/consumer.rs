@@ -131,18 +131,22 @@ pub async fn apply_batch_once(
         }
         let failed = |error: HandlerError| BatchFailure { at: Some(at), error };
         handler.handle(&txn, event).await.map_err(failed)?;
-        entity::ActiveModel {
+        outcomes.push(Applied::Applied);
+    }
+    let applied: Vec<entity::ActiveModel> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| **outcome == Applied::Applied)
+        .map(|(event, _)| entity::ActiveModel {
             consumer: Set(consumer.to_owned()),
             event_id: Set(event.id.clone()),
             subject: Set(event.subject.clone()),
             applied_us: Set(now_micros()),
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| failed(e.into()))?;
-        outcomes.push(Applied::Applied);
-    }
-    if outcomes.contains(&Applied::Applied) {
+        })
+        .collect();
+    if !applied.is_empty() {
+        // A unique violation here means a concurrent delivery of one of them committed first.
+        entity::Entity::insert_many(applied).exec_without_returning(&txn).await.map_err(whole)?;
         txn.commit().await.map_err(whole)?;
     } else {
         txn.rollback().await.map_err(whole)?;

@@ -40,7 +40,15 @@ pub mod entity {
 
 /// Writes `event` to the outbox inside the caller's transaction.
 pub async fn enqueue(conn: &impl ConnectionTrait, event: &OutgoingEvent) -> Result<(), DbErr> {
-    entity::ActiveModel {
+    enqueue_all(conn, std::slice::from_ref(event)).await
+}
+
+/// Writes `events` to the outbox in order, in one statement.
+pub async fn enqueue_all(conn: &impl ConnectionTrait, events: &[OutgoingEvent]) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.iter().map(|event| entity::ActiveModel {
         event_id: Set(event.id.to_string()),
         subject: Set(event.subject.clone()),
         source: Set(event.source.clone()),
@@ -52,9 +60,8 @@ pub async fn enqueue(conn: &impl ConnectionTrait, event: &OutgoingEvent) -> Resu
         attempts: Set(0),
         last_error: Set(None),
         ..Default::default()
-    }
-    .insert(conn)
-    .await?;
+    });
+    entity::Entity::insert_many(rows).exec_without_returning(conn).await?;
     Ok(())
 }
 
