@@ -20,10 +20,6 @@ impl Dispatch {
         if !report.needs_field_work || report.site_id.is_empty() || report.category_id.is_empty() {
             return Ok(Vec::new());
         }
-        let exists = ticket::Entity::find().filter(ticket::Column::ReportId.eq(&report.id)).one(txn).await?;
-        if exists.is_some() {
-            return Ok(Vec::new());
-        }
         let corr = if report.correlation_id.is_empty() { corr.to_owned() } else { report.correlation_id.clone() };
         let request = Ticket {
             site_id: report.site_id,
