@@ -75,12 +75,25 @@ if ! $smoke; then
   [ "$(id -u)" = 0 ] && chown postgres: "$run" "$pg_data"
   as_postgres initdb -D "$pg_data" -U flywheel --auth=trust >/dev/null
   as_postgres pg_ctl -D "$pg_data" -l "$run/pg/log" -w \
-    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
+    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c shared_preload_libraries=pg_stat_statements" start >/dev/null
   for db in registry dispatch feedback analytics ceiling; do
     psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -c "CREATE DATABASE $db" >/dev/null
   done
   database_url() { echo "postgres://flywheel@127.0.0.1:${pg_port}/$1"; }
+  psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 fi
+# The statements and commits each service's database ran during the intake step (PostgreSQL).
+pg_sql() { psql -qAt -h 127.0.0.1 -p "$pg_port" -U flywheel -d "$1" -c "$2"; }
+pg_profile_start() {
+  for db in registry dispatch feedback analytics; do pg_sql "$db" "SELECT pg_stat_reset()" >/dev/null; done
+  pg_sql postgres "SELECT pg_stat_statements_reset()" >/dev/null
+}
+pg_profile_write() {
+  sleep 2 # statistics reach the shared counters within a second of a session's last transaction
+  pg_sql postgres "SELECT json_agg(json_build_object('database', d.datname, 'commits', d.xact_commit,
+      'statements', (SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s WHERE s.dbid = d.datid)) ORDER BY d.datname)
+    FROM pg_stat_database d WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')" >"$1"
+}
 
 # The services trust a key pair made for this run; the generator calls as one admin, so the
 # per-caller rate limit is off (GRPC_RATE_LIMIT_PER_SECOND=0 below).
@@ -128,7 +141,11 @@ step() { [[ ",${BENCH_STEPS:-all}," == *",all,"* || ",${BENCH_STEPS}," == *",$1,
 sleep 2
 if step memory; then "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-idle.json"; fi
 if step ceiling; then "$bin/flywheel-bench" ceiling --database-url "$(database_url ceiling)" --nats-url "$nats_url" "${ceiling[@]}" --out "$out/ceiling.json"; fi
-if step intake; then "$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"; fi
+if step intake; then
+  $smoke || pg_profile_start
+  "$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"
+  $smoke || pg_profile_write "$out/pg-profile.json"
+fi
 if step memory; then "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"; fi
 if step dispatch-scale; then "$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"; fi
 if step analytics-scale; then "$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"; fi

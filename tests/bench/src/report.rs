@@ -36,6 +36,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         "analytics_scale": read("analytics-scale"),
         "memory_idle": read("memory-idle"),
         "memory_peak": read("memory-peak"),
+        "database_work": read("pg-profile"),
     });
     std::fs::write(args.dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(args.dir.join("report.md"), markdown(&report))?;
@@ -90,6 +91,7 @@ fn markdown(r: &Value) -> String {
         let ratio = if c > 0.0 { format!("{:.0}%", 100.0 * i / c) } else { "n/a".into() };
         let _ = writeln!(md, "\nSustained intake {i}/s; ceiling {c}/s; intake is {ratio} of the ceiling.");
     }
+    database_work(&mut md, r);
     md.push_str("\n## Dispatch decision time by scale\n\n| crews | sites | covering crews per site | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
     for s in r["dispatch_scale"].as_array().into_iter().flatten() {
         let _ = writeln!(md, "| {} | {} | {} | {} | {} |", s["crews"], s["sites"], s["covering_per_site"], s["decision"]["p50_ms"], s["decision"]["p99_ms"]);
@@ -107,6 +109,19 @@ fn markdown(r: &Value) -> String {
         let _ = writeln!(md, "| {} | {} | {} |", text(&idle["name"]), idle["rss_mib"], at_peak);
     }
     md
+}
+
+/// Statements and commits per accepted report in each service's database over the intake step
+/// (PostgreSQL's pg_stat_statements and pg_stat_database; the district's set-up included).
+fn database_work(md: &mut String, r: &Value) {
+    let Some(rows) = r["database_work"].as_array() else { return };
+    let accepted: f64 = r["intake"]["steps"].as_array().into_iter().flatten().filter_map(|s| s["ok"].as_f64()).sum();
+    let per_report = |v: &Value| v.as_f64().filter(|_| accepted > 0.0).map_or("n/a".into(), |n| format!("{:.1}", n / accepted));
+    let _ = writeln!(md, "\n## Database work per accepted report ({accepted} reports over the intake steps)\n");
+    md.push_str("| database | statements | per report | commits | per report |\n|---|---|---|---|---|\n");
+    for row in rows {
+        let _ = writeln!(md, "| {} | {} | {} | {} | {} |", text(&row["database"]), row["statements"], per_report(&row["statements"]), row["commits"], per_report(&row["commits"]));
+    }
 }
 
 fn text(v: &Value) -> String {
