@@ -113,11 +113,13 @@ if $smoke; then
   intake=(--rates 50,100 --step-secs 2 --sites 20 --open-tickets 2000 --drain-secs 20)
   ceiling=(--rates 100 --step-secs 2)
   scale=(--sizes 100,1000 --decisions 200)
+  registry=(--sizes 200 --calls 20)
   analytics=(--tickets 10000 --days 7 --calls 3)
 else
   intake=(--rates 250,500,1000,2000,4000 --step-secs 10)
   ceiling=(--rates 500,1000,2000,4000,8000 --step-secs 10)
   scale=(--sizes 100,10000,100000 --decisions 2000)
+  registry=(--sizes 1000,100000 --calls 200)
   analytics=(--tickets "${BENCH_ANALYTICS_TICKETS:-1000000}" --days 365 --calls 3)
 fi
 
@@ -127,6 +129,7 @@ sleep 2
 "$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"
 "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"
 "$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"
+"$bin/flywheel-bench" registry-scale "${registry[@]}" --out "$out/registry-scale.json"
 "$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"
 
 pg_version=$($smoke && echo "not used (SQLite)" || postgres --version | awk '{print $3}')
