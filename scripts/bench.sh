@@ -7,7 +7,7 @@
 #
 # BENCH_ANALYTICS_TICKETS (default 1000000; e.g. 1000000,10000000) sets the analytics query bench's
 # data volumes. BENCH_STEPS (default all) picks steps by name, e.g. BENCH_STEPS=ceiling,intake;
-# the names: memory, ceiling, intake, dispatch-scale, analytics-scale.
+# the names: memory, ceiling, intake, dispatch-scale, registry-scale, analytics-scale.
 #
 # Everything runs as local processes from the release build, on free ports, with its data under a
 # temporary directory removed at the end: a JetStream nats-server, PostgreSQL (the host's postgres
@@ -127,11 +127,13 @@ if $smoke; then
   intake=(--rates 50,100 --step-secs 2 --sites 20 --open-tickets 2000 --drain-secs 20)
   ceiling=(--rates 100 --step-secs 2)
   scale=(--sizes 100,1000 --decisions 200)
+  registry=(--sizes 200 --calls 20)
   analytics=(--tickets 10000 --days 7 --calls 3)
 else
   intake=(--rates 250,500,1000,2000,4000 --step-secs 10)
   ceiling=(--rates 500,1000,2000,4000,8000 --step-secs 10)
   scale=(--sizes 100,10000,100000 --decisions 2000)
+  registry=(--sizes 1000,100000 --calls 200)
   analytics=(--tickets "${BENCH_ANALYTICS_TICKETS:-1000000}" --days 365 --calls 3)
 fi
 
@@ -148,6 +150,7 @@ if step intake; then
 fi
 if step memory; then "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"; fi
 if step dispatch-scale; then "$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"; fi
+if step registry-scale; then "$bin/flywheel-bench" registry-scale "${registry[@]}" --out "$out/registry-scale.json"; fi
 if step analytics-scale; then "$bin/flywheel-bench" analytics-scale --nats-url "$nats_url" "${analytics[@]}" --out "$out/analytics-scale.json"; fi
 
 pg_version=$($smoke && echo "not used (SQLite)" || postgres --version | awk '{print $3}')

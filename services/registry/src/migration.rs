@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateRegistry));
+        all.push(Box::new(SiteListIndexes));
         all
     }
 }
@@ -134,5 +135,25 @@ impl MigrationTrait for CreateRegistry {
             m.create_index(i).await?;
         }
         Ok(())
+    }
+}
+
+/// Indexes that let ListSites read only what a page needs: a region's own sites in id order, and
+/// the ids and places inside a bounding box without touching the rows. (lat, lng, id) replaces
+/// (lat, lng), its prefix.
+struct SiteListIndexes;
+
+impl MigrationName for SiteListIndexes {
+    fn name(&self) -> &str {
+        "m0101_registry_site_list_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SiteListIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index("site_region_id", "site", &["region_id", "id"], false)).await?;
+        m.create_index(index("site_lat_lng_id", "site", &["lat", "lng", "id"], false)).await?;
+        m.drop_index(Index::drop().name("site_lat_lng").table("site").if_exists().to_owned()).await
     }
 }

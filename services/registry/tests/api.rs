@@ -296,6 +296,13 @@ async fn site_filters_and_pagination() {
     assert_eq!(seen.len(), 10);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 10);
 
+    // A street (no child regions) pages its own sites the same way, in id order.
+    let first = list(ListSitesRequest { region_id: streets[0].id.clone(), page_size: 5, ..Default::default() }).await;
+    let rest = list(ListSitesRequest { region_id: streets[0].id.clone(), page_size: 5, page_token: first.next_page_token, ..Default::default() }).await;
+    let ids: Vec<String> = first.sites.iter().chain(&rest.sites).map(|s| s.id.clone()).collect();
+    assert_eq!((first.sites.len(), rest.sites.len(), rest.next_page_token.as_str()), (5, 3, ""));
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+
     // A radius search paginates too.
     let first = list(ListSitesRequest {
         within: Some(Circle { center: Some(GeoPoint { lat: 23.106, lng: 113.324 }), radius_m: 3_000.0 }),

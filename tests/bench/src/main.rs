@@ -7,6 +7,7 @@ mod client;
 mod intake;
 mod load;
 mod memory;
+mod registry_scale;
 mod report;
 mod scale;
 mod seed;
@@ -31,6 +32,8 @@ enum Command {
     DispatchScale(scale::DispatchScaleArgs),
     /// Analytics query latency with 1M and 10M tickets' worth of facts.
     AnalyticsScale(analytics_scale::AnalyticsScaleArgs),
+    /// Registry ListSites latency (pages, region and radius filters) with growing numbers of sites.
+    RegistryScale(registry_scale::RegistryScaleArgs),
     /// Resident memory of service processes.
     Memory(memory::MemoryArgs),
     /// Gathers the results into report.md and report.json.
@@ -53,6 +56,10 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::AnalyticsScale(args) => match analytics_scale::run(&args).await {
+            Ok(r) => report::write(&args.out, &r),
+            Err(e) => Err(e),
+        },
+        Command::RegistryScale(args) => match registry_scale::run(&args).await {
             Ok(r) => report::write(&args.out, &r),
             Err(e) => Err(e),
         },

@@ -33,6 +33,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         "ceiling": read("ceiling"),
         "intake": read("intake"),
         "dispatch_scale": read("dispatch-scale"),
+        "registry_scale": read("registry-scale"),
         "analytics_scale": read("analytics-scale"),
         "memory_idle": read("memory-idle"),
         "memory_peak": read("memory-peak"),
@@ -95,6 +96,12 @@ fn markdown(r: &Value) -> String {
     md.push_str("\n## Dispatch decision time by scale\n\n| crews | sites | covering crews per site | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
     for s in r["dispatch_scale"].as_array().into_iter().flatten() {
         let _ = writeln!(md, "| {} | {} | {} | {} | {} |", s["crews"], s["sites"], s["covering_per_site"], s["decision"]["p50_ms"], s["decision"]["p99_ms"]);
+    }
+    md.push_str("\n## Registry ListSites latency by scale\n\n| sites | query | sites returned | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
+    for size in r["registry_scale"].as_array().into_iter().flatten() {
+        for q in size["queries"].as_array().into_iter().flatten() {
+            let _ = writeln!(md, "| {} | {} | {} | {} | {} |", size["sites"], text(&q["query"]), q["returned"], q["latency"]["p50_ms"], q["latency"]["p99_ms"]);
+        }
     }
     md.push_str("\n## Analytics query latency by data volume (a year of facts)\n\n| tickets | hour rows | query | range (days) | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n");
     for size in r["analytics_scale"].as_array().into_iter().flatten() {

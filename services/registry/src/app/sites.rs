@@ -4,6 +4,7 @@ use crate::domain::{check_active, geo, site as rules};
 use crate::events;
 use crate::store::entities::{region, site};
 use crate::store::{self, load, referenced};
+use flywheel_proto::flywheel::common::v1::GeoPoint;
 use flywheel_proto::flywheel::registry::v1::{
     ListSitesRequest, RegisterSiteRequest, RetireSiteRequest, Site, Status, UpdateSiteRequest,
 };
@@ -11,7 +12,7 @@ use flywheel_runtime::db::now_micros;
 use flywheel_runtime::{Error, Result, Violations, pagination};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 
-/// Rows read per round while a radius filter thins a page.
+/// Places read per round while a radius filter thins a page.
 const SCAN_BATCH: u64 = 500;
 
 impl Registry {
@@ -78,7 +79,13 @@ impl Registry {
             let Some(region) = region::Entity::find_by_id(req.region_id.clone()).one(self.db()).await? else {
                 return Ok(Page { items: vec![], next_page_token: String::new() });
             };
-            select = select.filter(site::Column::RegionPath.starts_with(&region.path));
+            // A region without children holds exactly the sites placed in it: the (region_id, id)
+            // index serves them in page order. A subtree is a path prefix.
+            select = if region::Entity::find().filter(region::Column::ParentId.eq(&region.id)).one(self.db()).await?.is_none() {
+                select.filter(site::Column::RegionId.eq(&region.id))
+            } else {
+                select.filter(site::Column::RegionPath.starts_with(&region.path))
+            };
         }
         if req.r#type != 0 {
             select = select.filter(site::Column::SiteType.eq(req.r#type));
@@ -95,31 +102,33 @@ impl Registry {
             return Ok(Page { items: rows.into_iter().map(convert::site).collect(), next_page_token });
         };
 
-        // The bounding box narrows in SQL; the exact great-circle check thins the batch.
-        let center = circle.center.clone().unwrap_or_default();
+        // The bounding box narrows in SQL on the sites' places alone; the exact great-circle
+        // check thins them, and only the page's rows are read.
+        let center = circle.center.unwrap_or_default();
         let bbox = geo::bounding_box(&center, circle.radius_m);
         select = select.filter(site::Column::Lat.between(bbox.lat.0, bbox.lat.1));
         if let Some((lo, hi)) = bbox.lng {
             select = select.filter(site::Column::Lng.between(lo, hi));
         }
-        let mut items = Vec::new();
-        loop {
-            let (rows, more) = store::page(self.db(), select.clone(), after.clone(), SCAN_BATCH).await?;
-            after = rows.last().map(|r| r.id.clone()).or(after);
-            for row in rows {
-                let point = flywheel_proto::flywheel::common::v1::GeoPoint { lat: row.lat, lng: row.lng };
-                if geo::distance_m(&center, &point) <= circle.radius_m {
-                    if items.len() as u64 == size {
-                        let last = items.last().map(|s: &Site| s.id.clone());
-                        return Ok(Page { next_page_token: next_token(last.as_deref(), true, fp), items });
+        let mut ids = Vec::new();
+        let more = 'scan: loop {
+            let (places, more) = store::site_places(self.db(), select.clone(), after.clone(), SCAN_BATCH).await?;
+            after = places.last().map(|(id, _, _)| id.clone()).or(after);
+            for (id, lat, lng) in places {
+                if geo::distance_m(&center, &GeoPoint { lat, lng }) <= circle.radius_m {
+                    if ids.len() as u64 == size {
+                        break 'scan true;
                     }
-                    items.push(convert::site(row));
+                    ids.push(id);
                 }
             }
             if !more {
-                return Ok(Page { items, next_page_token: String::new() });
+                break false;
             }
-        }
+        };
+        let rows = store::sites_by_id(self.db(), ids).await?;
+        let next_page_token = next_token(rows.last().map(|r| r.id.as_str()), more, fp);
+        Ok(Page { items: rows.into_iter().map(convert::site).collect(), next_page_token })
     }
 
     pub async fn update_site(&self, req: UpdateSiteRequest, corr: &str) -> Result<Site> {

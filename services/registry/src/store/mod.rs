@@ -25,7 +25,7 @@ use flywheel_runtime::{Error, Result};
 use std::str::FromStr;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
 };
 
@@ -153,12 +153,42 @@ pub async fn page<E: EntityTrait>(
     after: Option<String>,
     size: u64,
 ) -> Result<(Vec<E::Model>, bool)> {
+    Ok(more_follow(after_in_id_order(select, after, size).all(conn).await?, size))
+}
+
+/// Like [`page`] for sites, but only their ids and places: a bounding box's candidates, read
+/// from the (lat, lng, id) index without touching the rows.
+pub async fn site_places(
+    conn: &impl ConnectionTrait,
+    select: Select<site::Entity>,
+    after: Option<String>,
+    size: u64,
+) -> Result<(Vec<(String, f64, f64)>, bool)> {
+    let places = after_in_id_order(select, after, size)
+        .select_only()
+        .columns([site::Column::Id, site::Column::Lat, site::Column::Lng])
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(more_follow(places, size))
+}
+
+/// The sites with these ids, in id order.
+pub async fn sites_by_id(conn: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<site::Model>> {
+    Ok(site::Entity::find().filter(site::Column::Id.is_in(ids)).order_by_asc(site::Column::Id).all(conn).await?)
+}
+
+/// `select` in id order after `after`, one more than `size` to tell whether more follow.
+fn after_in_id_order<E: EntityTrait>(select: Select<E>, after: Option<String>, size: u64) -> Select<E> {
     let mut select = select.order_by_asc(Expr::col("id"));
     if let Some(after) = after {
         select = select.filter(Expr::col("id").gt(after));
     }
-    let mut rows = select.limit(size + 1).all(conn).await?;
+    select.limit(size + 1)
+}
+
+fn more_follow<T>(mut rows: Vec<T>, size: u64) -> (Vec<T>, bool) {
     let more = rows.len() as u64 > size;
     rows.truncate(size as usize);
-    Ok((rows, more))
+    (rows, more)
 }
