@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateFeedback));
         all.push(Box::new(CreateZoneReplica));
+        all.push(Box::new(IntakeCounters));
         all
     }
 }
@@ -178,5 +179,44 @@ impl MigrationTrait for CreateZoneReplica {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Windowed rate-limit counters, and an index of the open primary reports by place, so a
+/// submission neither counts the last minute's reports nor loads every report at its site.
+struct IntakeCounters;
+
+impl MigrationName for IntakeCounters {
+    fn name(&self) -> &str {
+        "m0102_feedback_intake"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IntakeCounters {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("rate_count")
+                .if_not_exists()
+                .col(string_len("scope", 200))
+                .col(big_integer("window_us"))
+                .col(integer("shard"))
+                .col(big_integer("count"))
+                .col(big_integer("expire_us"))
+                .primary_key(Index::create().col("scope").col("window_us").col("shard"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("rate_count_expiry", "rate_count", &["expire_us"], false)).await?;
+        // Partial: only open primaries (not RESOLVED = 4 or CLOSED = 5, not a duplicate), the only
+        // reports a new one can repeat. The duplicate query repeats this predicate word for word.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS report_open_primary ON report (site_id, category_id, lat, lng) \
+                 WHERE duplicate_of = '' AND status NOT IN (4, 5)",
+            )
+            .await?;
+        Ok(())
     }
 }

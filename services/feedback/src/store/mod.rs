@@ -1,6 +1,7 @@
 //! Persistence: the tables and the queries the use cases share.
 
 pub mod entities;
+pub mod rate;
 
 use crate::convert;
 use entities::{report, survey, timeline};
@@ -8,6 +9,10 @@ use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_runtime::db::now_micros;
 use flywheel_runtime::{Error, Result};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+
+/// Open primary reports (not RESOLVED = 4 or CLOSED = 5, not a duplicate) in SQL: word for word
+/// the predicate of the partial index `report_open_primary`, so both databases can use it.
+pub const OPEN_PRIMARY: &str = "duplicate_of = '' AND status NOT IN (4, 5)";
 
 pub async fn load_report(conn: &impl ConnectionTrait, id: &str) -> Result<report::Model> {
     report::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("report", id))
@@ -47,16 +52,19 @@ pub async fn append_step(conn: &impl ConnectionTrait, report_id: &str, status: i
         .order_by_desc(timeline::Column::Seq)
         .one(conn)
         .await?;
-    timeline::ActiveModel::from(timeline::Model {
-        report_id: report_id.to_owned(),
-        seq: last.map_or(1, |t| t.seq + 1),
-        status,
-        time_us,
-        note: note.to_owned(),
-    })
-    .insert(conn)
-    .await?;
+    let seq = last.map_or(1, |t| t.seq + 1);
+    insert_step(conn, timeline::Model { report_id: report_id.to_owned(), seq, status, time_us, note: note.to_owned() }).await?;
     Ok(())
+}
+
+/// The first step of a new report's timeline, without looking for earlier ones.
+pub async fn first_step(conn: &impl ConnectionTrait, report_id: &str, status: i32, time_us: i64) -> Result<timeline::Model> {
+    insert_step(conn, timeline::Model { report_id: report_id.to_owned(), seq: 1, status, time_us, note: String::new() }).await
+}
+
+async fn insert_step(conn: &impl ConnectionTrait, step: timeline::Model) -> Result<timeline::Model> {
+    timeline::ActiveModel::from(step.clone()).insert(conn).await?;
+    Ok(step)
 }
 
 /// Reports whose row `column` equals `value` (e.g. the duplicates of a report).
@@ -66,4 +74,18 @@ pub async fn reports_where(
     value: &str,
 ) -> Result<Vec<report::Model>> {
     Ok(report::Entity::find().filter(column.eq(value)).order_by_asc(report::Column::Id).all(conn).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::status::is_open;
+    use flywheel_proto::flywheel::feedback::v1::ReportStatus;
+
+    #[test]
+    fn the_open_primary_predicate_names_the_closed_statuses() {
+        assert_eq!((ReportStatus::Resolved as i32, ReportStatus::Closed as i32), (4, 5));
+        let closed: Vec<i32> = (0..=6).filter(|s| !is_open(*s)).collect();
+        assert_eq!(closed, [4, 5]);
+        assert!(super::OPEN_PRIMARY.ends_with("status NOT IN (4, 5)"));
+    }
 }
