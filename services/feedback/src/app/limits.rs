@@ -8,8 +8,10 @@ use crate::store::{entities::rate_count, rate};
 use flywheel_runtime::{Error, Result};
 use sea_orm::DatabaseTransaction;
 
-/// Shards of a channel's counter: every filing of the channel adds to one at random.
-const CHANNEL_SHARDS: u128 = 16;
+/// Shards of a channel's counter: every filing of the channel adds to one at random, so
+/// concurrent filings seldom wait on each other's row lock until commit (16 still queued at a
+/// few hundred filings a second on PostgreSQL); a read sums them in the database.
+const CHANNEL_SHARDS: u128 = 64;
 
 /// One limit a filing is counted against.
 pub(super) struct Limit {
@@ -66,11 +68,11 @@ pub(super) async fn check<'a>(txn: &DatabaseTransaction, limits: &'a [Limit], no
     let rows = rate::counts(txn, &wanted).await?;
     let mut prune = false;
     for l in limits {
-        let sum = |window_us: i64| -> u64 {
-            let of_window = rows.iter().filter(|r| r.scope == l.scope && r.window_us == window_us);
-            of_window.map(|r| u64::try_from(r.count).unwrap_or(0)).sum()
+        let count = |window_us: i64| -> u64 {
+            let row = rows.iter().find(|r| r.scope == l.scope && r.window_us == window_us);
+            row.map_or(0, |r| u64::try_from(r.count).unwrap_or(0))
         };
-        let (current, previous) = (sum(l.window.start(now_us)), sum(l.window.previous_start(now_us)));
+        let (current, previous) = (count(l.window.start(now_us)), count(l.window.previous_start(now_us)));
         if !l.window.allows(l.max, current, previous, now_us) {
             return Err(Error::ResourceExhausted(l.refusal.clone()));
         }

@@ -2,14 +2,33 @@
 
 use super::entities::rate_count;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-/// The counter rows (every shard) of each scope in the given windows.
-pub async fn counts(conn: &impl ConnectionTrait, wanted: &[(&str, [i64; 2])]) -> Result<Vec<rate_count::Model>, DbErr> {
+/// A scope's filings in one window, all shards summed.
+pub struct WindowCount {
+    pub scope: String,
+    pub window_us: i64,
+    pub count: i64,
+}
+
+/// The counts of each scope in the given windows (windows without filings are left out).
+pub async fn counts(conn: &impl ConnectionTrait, wanted: &[(&str, [i64; 2])]) -> Result<Vec<WindowCount>, DbErr> {
+    use rate_count::Column::{Scope, WindowUs};
     let any = wanted.iter().fold(Condition::any(), |any, (scope, windows)| {
-        any.add(rate_count::Column::Scope.eq(*scope).and(rate_count::Column::WindowUs.is_in(*windows)))
+        any.add(Scope.eq(*scope).and(WindowUs.is_in(*windows)))
     });
-    rate_count::Entity::find().filter(any).all(conn).await
+    let rows: Vec<(String, i64, i64)> = rate_count::Entity::find()
+        .select_only()
+        .column(Scope)
+        .column(WindowUs)
+        .column_as(Expr::cust(r#"CAST(SUM("count") AS BIGINT)"#), "count")
+        .filter(any)
+        .group_by(Scope)
+        .group_by(WindowUs)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(scope, window_us, count)| WindowCount { scope, window_us, count }).collect())
 }
 
 /// Adds one to each row, creating those that are not there yet.
