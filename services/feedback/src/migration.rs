@@ -182,7 +182,7 @@ impl MigrationTrait for CreateZoneReplica {
     }
 }
 
-/// Windowed rate-limit counters, and an index of the open primary reports by place, so a
+/// Windowed rate-limit counters, and an index of the reports by primary and place, so a
 /// submission neither counts the last minute's reports nor loads every report at its site.
 struct IntakeCounters;
 
@@ -209,14 +209,18 @@ impl MigrationTrait for IntakeCounters {
         )
         .await?;
         m.create_index(index("rate_count_expiry", "rate_count", &["expire_us"], false)).await?;
-        // Partial: only open primaries (not RESOLVED = 4 or CLOSED = 5, not a duplicate), the only
-        // reports a new one can repeat. The duplicate query repeats this predicate word for word.
-        m.get_connection()
-            .execute_unprepared(
-                "CREATE INDEX IF NOT EXISTS report_open_primary ON report (site_id, category_id, lat, lng) \
-                 WHERE duplicate_of = '' AND status NOT IN (4, 5)",
-            )
-            .await?;
+        // Replaces the index on duplicate_of alone: it still finds a report's duplicates (its
+        // leading column), and the duplicate check, which asks for duplicate_of = '', finds the
+        // candidates by place in it; with the old index beside it, a planner without statistics
+        // yet (a new table filling fast) picked the old one and read every primary report.
+        m.drop_index(Index::drop().name("report_duplicate_of").table("report").to_owned()).await?;
+        m.create_index(index(
+            "report_duplicate_of_place",
+            "report",
+            &["duplicate_of", "site_id", "category_id", "lat", "lng"],
+            false,
+        ))
+        .await?;
         Ok(())
     }
 }

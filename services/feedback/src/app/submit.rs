@@ -6,7 +6,8 @@ use super::{Feedback, limits, new_id};
 use crate::caller::Caller;
 use crate::domain::duplicate::{self, Candidate, Rule};
 use crate::domain::geo::{self, BoundingBox, METRES_PER_DEGREE_LAT, SiteArea};
-use crate::domain::{report as rules, status::is_open, tracking};
+use crate::domain::status::{NOT_OPEN, is_open};
+use crate::domain::{report as rules, tracking};
 use crate::events;
 use crate::store::entities::{category, contact, report, zone};
 use crate::store::{self, entities::site};
@@ -18,7 +19,6 @@ use flywheel_proto::flywheel::registry::v1::Status as RegistryStatus;
 use flywheel_runtime::db::now_micros;
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
-use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, TryInsertResult};
 
 /// The widest service radius the registry allows, to narrow the site search.
@@ -165,7 +165,8 @@ impl Feedback {
         let open: Vec<report::Model> = report::Entity::find()
             .filter(report::Column::SiteId.eq(&row.site_id))
             .filter(report::Column::CategoryId.eq(&row.category_id))
-            .filter(Expr::cust(store::OPEN_PRIMARY))
+            .filter(report::Column::DuplicateOf.eq(""))
+            .filter(report::Column::Status.is_not_in(NOT_OPEN))
             .filter(report::Column::SubmitUs.gte(row.submit_us - window_us))
             .filter(within(location, radius_m, &GeoPoint { lat: site.lat, lng: site.lng }))
             .all(txn)

@@ -10,10 +10,6 @@ use flywheel_runtime::db::now_micros;
 use flywheel_runtime::{Error, Result};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 
-/// Open primary reports (not RESOLVED = 4 or CLOSED = 5, not a duplicate) in SQL: word for word
-/// the predicate of the partial index `report_open_primary`, so both databases can use it.
-pub const OPEN_PRIMARY: &str = "duplicate_of = '' AND status NOT IN (4, 5)";
-
 pub async fn load_report(conn: &impl ConnectionTrait, id: &str) -> Result<report::Model> {
     report::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("report", id))
 }
@@ -76,16 +72,3 @@ pub async fn reports_where(
     Ok(report::Entity::find().filter(column.eq(value)).order_by_asc(report::Column::Id).all(conn).await?)
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::domain::status::is_open;
-    use flywheel_proto::flywheel::feedback::v1::ReportStatus;
-
-    #[test]
-    fn the_open_primary_predicate_names_the_closed_statuses() {
-        assert_eq!((ReportStatus::Resolved as i32, ReportStatus::Closed as i32), (4, 5));
-        let closed: Vec<i32> = (0..=6).filter(|s| !is_open(*s)).collect();
-        assert_eq!(closed, [4, 5]);
-        assert!(super::OPEN_PRIMARY.ends_with("status NOT IN (4, 5)"));
-    }
-}
