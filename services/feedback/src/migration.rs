@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         let mut all = flywheel_runtime::migrations::all();
         all.push(Box::new(CreateFeedback));
         all.push(Box::new(CreateZoneReplica));
+        all.push(Box::new(IntakeCounters));
         all
     }
 }
@@ -178,5 +179,48 @@ impl MigrationTrait for CreateZoneReplica {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Windowed rate-limit counters, and an index of the reports by primary and place, so a
+/// submission neither counts the last minute's reports nor loads every report at its site.
+struct IntakeCounters;
+
+impl MigrationName for IntakeCounters {
+    fn name(&self) -> &str {
+        "m0102_feedback_intake"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IntakeCounters {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("rate_count")
+                .if_not_exists()
+                .col(string_len("scope", 200))
+                .col(big_integer("window_us"))
+                .col(integer("shard"))
+                .col(big_integer("count"))
+                .col(big_integer("expire_us"))
+                .primary_key(Index::create().col("scope").col("window_us").col("shard"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("rate_count_expiry", "rate_count", &["expire_us"], false)).await?;
+        // Replaces the index on duplicate_of alone: it still finds a report's duplicates (its
+        // leading column), and the duplicate check, which asks for duplicate_of = '', finds the
+        // candidates by place in it; with the old index beside it, a planner without statistics
+        // yet (a new table filling fast) picked the old one and read every primary report.
+        m.drop_index(Index::drop().name("report_duplicate_of").table("report").to_owned()).await?;
+        m.create_index(index(
+            "report_duplicate_of_place",
+            "report",
+            &["duplicate_of", "site_id", "category_id", "lat", "lng"],
+            false,
+        ))
+        .await?;
+        Ok(())
     }
 }

@@ -364,3 +364,62 @@ async fn zones_must_be_of_the_site_and_staff_close_what_needs_no_ticket() {
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
     assert!(again.message().contains("CLOSED"), "{}", again.message());
 }
+
+#[tokio::test]
+async fn supports_and_reports_share_a_residents_hourly_limit() {
+    let settings = Settings { per_resident_per_hour: 2, ..Settings::default() };
+    let mut h = Harness::with(settings).await;
+    h.district().await;
+    let other = h.client.submit_report(resident(&h.auth, "res-9", submit(complaint(None)))).await.unwrap().into_inner();
+    let support = |who: &str| resident(&h.auth, who, SupportReportRequest { report_id: other.id.clone(), channel: ReportChannel::App as i32, request_id: String::new() });
+
+    h.client.submit_report(resident(&h.auth, "res-1", submit(complaint(None)))).await.unwrap();
+    assert!(h.client.support_report(support("res-1")).await.unwrap().into_inner().counted);
+    let report = h.client.submit_report(resident(&h.auth, "res-1", submit(complaint(None)))).await.unwrap_err();
+    assert_eq!(report.code(), tonic::Code::ResourceExhausted);
+
+    for _ in 0..2 {
+        h.client.submit_report(resident(&h.auth, "res-2", submit(complaint(None)))).await.unwrap();
+    }
+    let supported = h.client.support_report(support("res-2")).await.unwrap_err();
+    assert_eq!(supported.code(), tonic::Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn a_report_without_a_location_is_at_the_site_centre_and_closed_reports_are_no_primaries() {
+    let mut h = Harness::start().await;
+    let (tower, light) = h.district().await;
+    let at = |location: Option<GeoPoint>| Report { site_id: tower.id.clone(), category_id: light.id.clone(), location, ..complaint(None) };
+    let centre = h.client.submit_report(resident(&h.auth, "res-1", submit(at(None)))).await.unwrap().into_inner();
+    let near = GeoPoint { lat: 23.1063, lng: 113.324 }; // ~33 m from the centre
+    let repeat = h.client.submit_report(resident(&h.auth, "res-2", submit(at(Some(near))))).await.unwrap().into_inner();
+    assert_eq!(repeat.duplicate_of_report_id, centre.id);
+    let far = h.client.submit_report(resident(&h.auth, "res-3", submit(at(Some(GeoPoint { lat: 23.1080, lng: 113.324 }))))).await.unwrap().into_inner();
+    assert_eq!(far.duplicate_of_report_id, "", "~220 m from the centre");
+
+    // Version 2: linking the repeat counted it on the report.
+    let close = CloseReportRequest { report_id: centre.id.clone(), version: 2, note: "Fixed on the spot".into(), request_id: String::new() };
+    h.client.close_report(staff(&h.auth, "ops", close)).await.unwrap();
+    let after = h.client.submit_report(resident(&h.auth, "res-4", submit(at(None)))).await.unwrap().into_inner();
+    assert_eq!(after.duplicate_of_report_id, "", "the closed report is no primary, its duplicate is none either");
+}
+
+#[tokio::test]
+async fn filings_are_counted_per_window_and_expired_windows_are_pruned() {
+    use flywheel_feedback::store::entities::rate_count;
+    use sea_orm::{ActiveModelTrait, EntityTrait};
+    let mut h = Harness::start().await;
+    h.district().await;
+    let db = sea_orm::Database::connect(h.db.url()).await.unwrap();
+    let expired = rate_count::Model { scope: "resident/gone".into(), window_us: 0, shard: 0, count: 3, expire_us: 1 };
+    rate_count::ActiveModel::from(expired).insert(&db).await.unwrap();
+
+    for _ in 0..2 {
+        h.client.submit_report(resident(&h.auth, "res-1", submit(complaint(None)))).await.unwrap();
+    }
+    let rows = rate_count::Entity::find().all(&db).await.unwrap();
+    let count = |scope: &str| rows.iter().filter(|r| r.scope == scope).map(|r| r.count).sum::<i64>();
+    assert_eq!(count("resident/gone"), 0);
+    assert_eq!(count("resident/res-1"), 2);
+    assert_eq!(count(&format!("channel/{}", ReportChannel::App as i32)), 2);
+}

@@ -1,7 +1,7 @@
 //! The commands on a filed report: "me too", the survey answer, staff classification and
 //! closing, and the audited contact look-up.
 
-use super::Feedback;
+use super::{Feedback, limits};
 use super::status::{Move, move_status};
 use super::submit::active_category;
 use crate::caller::Caller;
@@ -17,7 +17,7 @@ use flywheel_proto::flywheel::feedback::v1::{
 };
 use flywheel_runtime::db::now_micros;
 use flywheel_runtime::{Error, Result, Violations};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, EntityTrait};
 
 impl Feedback {
     /// Returns the report after the support and whether this call counted.
@@ -46,20 +46,8 @@ impl Feedback {
                     return Ok(((row.id, false), Vec::new()));
                 }
                 let now = now_micros();
-                let hour_ago = now - 3_600_000_000;
-                let recent = support::Entity::find()
-                    .filter(support::Column::ResidentId.eq(&resident))
-                    .filter(support::Column::TimeUs.gt(hour_ago))
-                    .count(txn)
-                    .await?
-                    + report::Entity::find()
-                        .filter(report::Column::ResidentId.eq(&resident))
-                        .filter(report::Column::SubmitUs.gt(hour_ago))
-                        .count(txn)
-                        .await?;
-                if recent >= self.settings.per_resident_per_hour {
-                    return Err(Error::ResourceExhausted("too many reports and supports this hour; retry later".into()));
-                }
+                let on = [limits::per_resident(&self.settings, &resident)];
+                let passed = limits::check(txn, &on, now).await?;
                 support::ActiveModel::from(support::Model {
                     report_id: row.id.clone(),
                     resident_id: resident.clone(),
@@ -70,6 +58,7 @@ impl Feedback {
                 .await?;
                 row.support_count += 1;
                 let after = store::snapshot(txn, store::save_report(txn, row).await?).await?;
+                passed.count(txn).await?;
                 Ok(((after.id.clone(), true), vec![events::supported(&after, req.channel)]))
             })
             .await?;

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod commands;
+mod limits;
 mod query;
 pub mod replica;
 mod status;

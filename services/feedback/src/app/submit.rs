@@ -2,13 +2,14 @@
 //! rate limits, link it to an open report it repeats, and keep the contact details apart.
 
 use super::status::{Move, move_status};
-use super::{Feedback, new_id};
+use super::{Feedback, limits, new_id};
 use crate::caller::Caller;
 use crate::domain::duplicate::{self, Candidate, Rule};
-use crate::domain::geo::{self, METRES_PER_DEGREE_LAT, SiteArea};
-use crate::domain::{report as rules, status::is_open, tracking};
+use crate::domain::geo::{self, BoundingBox, METRES_PER_DEGREE_LAT, SiteArea};
+use crate::domain::status::{NOT_OPEN, is_open};
+use crate::domain::{report as rules, tracking};
 use crate::events;
-use crate::store::entities::{category, contact, report, support, zone};
+use crate::store::entities::{category, contact, report, zone};
 use crate::store::{self, entities::site};
 use flywheel_proto::flywheel::common::v1::GeoPoint;
 use flywheel_proto::flywheel::feedback::v1::{
@@ -18,12 +19,10 @@ use flywheel_proto::flywheel::registry::v1::Status as RegistryStatus;
 use flywheel_runtime::db::now_micros;
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, TryInsertResult};
 
 /// The widest service radius the registry allows, to narrow the site search.
 const MAX_SITE_RADIUS_M: f64 = 50_000.0;
-const HOUR_US: i64 = 3_600_000_000;
-const MINUTE_US: i64 = 60_000_000;
 
 impl Feedback {
     pub async fn submit_report(&self, req: SubmitReportRequest, caller: &Caller, corr: &str) -> Result<Report> {
@@ -35,13 +34,21 @@ impl Feedback {
             Caller::Open311 => "SubmitReport/open311".to_owned(),
             Caller::Service(id) => format!("SubmitReport/service/{id}"),
         };
+        let mut filed = None;
         let id = self
             .writer
             .write_once(&scope, &req.request_id, async |txn| {
-                self.file(txn, &draft, req.contact.clone(), caller, corr).await
+                let (report, events) = self.file(txn, &draft, req.contact.clone(), caller, corr).await?;
+                let id = report.id.clone();
+                filed = Some(report);
+                Ok((id, events))
             })
             .await?;
-        let report = store::snapshot(self.db(), store::load_report(self.db(), &id).await?).await?;
+        // A retry of a filed request reads the report as it is now.
+        let report = match filed.filter(|r| r.id == id) {
+            Some(report) => report,
+            None => store::snapshot(self.db(), store::load_report(self.db(), &id).await?).await?,
+        };
         Ok(crate::convert::for_caller(report, caller))
     }
 
@@ -52,7 +59,7 @@ impl Feedback {
         contact: Option<ResidentContact>,
         caller: &Caller,
         corr: &str,
-    ) -> Result<(String, Vec<OutgoingEvent>)> {
+    ) -> Result<(Report, Vec<OutgoingEvent>)> {
         let site = place(txn, draft).await?;
         check_zone(txn, &draft.zone_id, &site.id).await?;
         let category = match draft.category_id.as_str() {
@@ -61,7 +68,9 @@ impl Feedback {
         };
         let resident_id = caller.resident_id().map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let now = now_micros();
-        self.check_rate_limits(txn, caller.resident_id(), draft.channel, now).await?;
+        let mut on = vec![limits::per_channel(&self.settings, draft.channel)];
+        on.extend(caller.resident_id().map(|r| limits::per_resident(&self.settings, r)));
+        let passed = limits::check(txn, &on, now).await?;
 
         let priority_hint = match &category {
             None => 0,
@@ -71,7 +80,7 @@ impl Feedback {
         let location = draft.location.unwrap_or(GeoPoint { lat: site.lat, lng: site.lng });
         let mut row = report::Model {
             id: new_id(),
-            tracking_code: unused_tracking_code(txn).await?,
+            tracking_code: String::new(),
             kind: draft.kind,
             site_id: site.id.clone(),
             region_path: site.region_path.clone(),
@@ -104,8 +113,8 @@ impl Feedback {
         let found = self.open_report_repeated(txn, &row, &location, &site).await?;
         row.duplicate_of = found.as_ref().map(|(m, _)| m.primary_id.clone()).unwrap_or_default();
         row.needs_field_work = rules::needs_field_work(row.kind, category.is_some(), found.is_some());
-        report::ActiveModel::from(row.clone()).insert(txn).await?;
-        store::append_step(txn, &row.id, row.status, "", now).await?;
+        insert_with_unused_tracking_code(txn, &mut row).await?;
+        let first_step = store::first_step(txn, &row.id, row.status, now).await?;
         if let Some(c) = contact.filter(|c| !(c.name.is_empty() && c.phone.is_empty() && c.email.is_empty())) {
             contact::ActiveModel::from(contact::Model {
                 report_id: row.id.clone(),
@@ -116,7 +125,7 @@ impl Feedback {
             .insert(txn)
             .await?;
         }
-        let filed = store::snapshot(txn, row.clone()).await?;
+        let mut filed = crate::convert::report(row.clone(), vec![first_step], Vec::new(), now);
         let mut out = vec![events::submitted(&filed)];
         if let Some((m, mut primary)) = found {
             primary.duplicate_count += 1;
@@ -131,44 +140,13 @@ impl Feedback {
             if let Some(to) = follows {
                 let note = format!("Linked to report {}, which is already being handled", primary.tracking_code);
                 let m = Move { to, note: &note, cause: StatusChangeCause::PrimaryReport, ticket_id: "" };
-                out.extend(move_status(txn, row.clone(), m).await?.1);
+                let (moved, events) = move_status(txn, row.clone(), m).await?;
+                filed = moved;
+                out.extend(events);
             }
         }
-        Ok((row.id, out))
-    }
-
-    /// RESOURCE_EXHAUSTED when the resident or the channel has filed too much lately.
-    async fn check_rate_limits(&self, txn: &DatabaseTransaction, resident: Option<&str>, channel: i32, now: i64) -> Result<()> {
-        if let Some(resident) = resident {
-            let reports = report::Entity::find()
-                .filter(report::Column::ResidentId.eq(resident))
-                .filter(report::Column::SubmitUs.gt(now - HOUR_US))
-                .count(txn)
-                .await?;
-            let supports = support::Entity::find()
-                .filter(support::Column::ResidentId.eq(resident))
-                .filter(support::Column::TimeUs.gt(now - HOUR_US))
-                .count(txn)
-                .await?;
-            if reports + supports >= self.settings.per_resident_per_hour {
-                return Err(Error::ResourceExhausted(format!(
-                    "at most {} reports and supports per resident per hour; retry later",
-                    self.settings.per_resident_per_hour
-                )));
-            }
-        }
-        let on_channel = report::Entity::find()
-            .filter(report::Column::Channel.eq(channel))
-            .filter(report::Column::SubmitUs.gt(now - MINUTE_US))
-            .count(txn)
-            .await?;
-        if on_channel >= self.settings.per_channel_per_minute {
-            return Err(Error::ResourceExhausted(format!(
-                "at most {} reports per channel per minute; retry later",
-                self.settings.per_channel_per_minute
-            )));
-        }
-        Ok(())
+        passed.count(txn).await?;
+        Ok((filed, out))
     }
 
     /// The open report `row` repeats under the duplicate rule, with the match.
@@ -183,11 +161,14 @@ impl Feedback {
             return Ok(None);
         }
         let window_us = self.settings.duplicate_window.as_micros() as i64;
+        let radius_m = self.settings.duplicate_radius_m;
         let open: Vec<report::Model> = report::Entity::find()
             .filter(report::Column::SiteId.eq(&row.site_id))
             .filter(report::Column::CategoryId.eq(&row.category_id))
             .filter(report::Column::DuplicateOf.eq(""))
+            .filter(report::Column::Status.is_not_in(NOT_OPEN))
             .filter(report::Column::SubmitUs.gte(row.submit_us - window_us))
+            .filter(within(location, radius_m, &GeoPoint { lat: site.lat, lng: site.lng }))
             .all(txn)
             .await?;
         let candidate = |r: &report::Model| Candidate {
@@ -200,10 +181,25 @@ impl Feedback {
         };
         let new = Candidate { location: *location, ..candidate(row) };
         let existing: Vec<Candidate> = open.iter().map(candidate).collect();
-        let rule = Rule { distance_m: self.settings.duplicate_radius_m, window: self.settings.duplicate_window };
+        let rule = Rule { distance_m: radius_m, window: self.settings.duplicate_window };
         Ok(duplicate::find_primary(&new, &existing, rule)
             .and_then(|m| open.into_iter().find(|r| r.id == m.primary_id).map(|r| (m, r))))
     }
+}
+
+/// Reports that may lie within `radius_m` of `location`: those in its bounding box, and those
+/// without a location (which count at the site's centre) when the centre is within the radius.
+fn within(location: &GeoPoint, radius_m: f64, site_centre: &GeoPoint) -> Condition {
+    let area = BoundingBox::around(location, radius_m);
+    let mut in_box = Condition::all().add(report::Column::Lat.between(area.lat.0, area.lat.1));
+    if let Some((west, east)) = area.lng {
+        in_box = in_box.add(report::Column::Lng.between(west, east));
+    }
+    let mut near = Condition::any().add(in_box);
+    if geo::distance_m(location, site_centre) <= radius_m {
+        near = near.add(report::Column::Lat.is_null()).add(report::Column::Lng.is_null());
+    }
+    near
 }
 
 /// The managed site of a submission: the named one, or the one whose radius covers the location.
@@ -269,13 +265,17 @@ fn refuse_retired(kind: &'static str, status: i32, id: &str) -> Result<()> {
     })
 }
 
-/// A tracking code no report has yet (40 random bits rarely collide; checked all the same).
-async fn unused_tracking_code(txn: &DatabaseTransaction) -> Result<String> {
+/// Inserts `row` under a tracking code no report has yet: 40 random bits rarely collide, and the
+/// unique index turns a collision into no insert, after which another code is drawn.
+async fn insert_with_unused_tracking_code(txn: &DatabaseTransaction, row: &mut report::Model) -> Result<()> {
     for _ in 0..5 {
-        let code = tracking::generate();
-        let taken = report::Entity::find().filter(report::Column::TrackingCode.eq(&code)).count(txn).await?;
-        if taken == 0 {
-            return Ok(code);
+        row.tracking_code = tracking::generate();
+        let inserted = report::Entity::insert(report::ActiveModel::from(row.clone()))
+            .on_conflict_do_nothing_on([report::Column::TrackingCode])
+            .exec_without_returning(txn)
+            .await?;
+        if matches!(inserted, TryInsertResult::Inserted(1)) {
+            return Ok(());
         }
     }
     Err(Error::Internal(anyhow::anyhow!("no free tracking code after 5 tries")))

@@ -6,6 +6,38 @@ pub const METRES_PER_DEGREE_LAT: f64 = 111_320.0;
 
 pub use flywheel_runtime::geo::{check_point, distance_m};
 
+/// Degrees of latitude per metre, widened so that a box never misses a point within its radius
+/// (the distance's spherical earth is a little smaller than this constant's).
+const BOX_DEGREES_PER_M: f64 = 1.01 / 111_000.0;
+/// Slack for rounding, so a radius of 0 still holds the point itself.
+const BOX_SLACK_DEG: f64 = 1e-9;
+
+/// A latitude/longitude box holding every point within a radius of a centre; `lng` is `None`
+/// where the box would reach a pole or the antimeridian (then any longitude may be inside).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BoundingBox {
+    pub lat: (f64, f64),
+    pub lng: Option<(f64, f64)>,
+}
+
+impl BoundingBox {
+    pub fn around(center: &GeoPoint, radius_m: f64) -> Self {
+        let dlat = radius_m * BOX_DEGREES_PER_M + BOX_SLACK_DEG;
+        let lat = (center.lat - dlat, center.lat + dlat);
+        let widest = lat.0.abs().max(lat.1.abs());
+        let lng = (widest < 89.0)
+            .then(|| dlat / widest.to_radians().cos())
+            .map(|dlng| (center.lng - dlng, center.lng + dlng))
+            .filter(|(west, east)| *west >= -180.0 && *east <= 180.0);
+        Self { lat, lng }
+    }
+
+    pub fn contains(&self, p: &GeoPoint) -> bool {
+        let inside = |(low, high): (f64, f64), v: f64| (low..=high).contains(&v);
+        inside(self.lat, p.lat) && self.lng.is_none_or(|lng| inside(lng, p.lng))
+    }
+}
+
 /// A managed site as location resolution sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SiteArea {
@@ -54,6 +86,45 @@ mod tests {
         let point_only = [site("kiosk", 23.106, 113.324, 0.0)];
         assert!(covering_site(&GeoPoint { lat: 23.106, lng: 113.324 }, &point_only).is_some());
         assert!(covering_site(&GeoPoint { lat: 23.1061, lng: 113.324 }, &point_only).is_none());
+    }
+
+    #[test]
+    fn a_box_holds_every_point_within_its_radius() {
+        for (lat, lng) in [(23.106, 113.324), (-33.9, 18.4), (64.1, -21.9), (0.0, 0.0)] {
+            let c = GeoPoint { lat, lng };
+            for radius in [0.0, 1.0, 100.0, 5000.0] {
+                let b = BoundingBox::around(&c, radius);
+                assert!(b.contains(&c));
+                for bearing in (0..360).step_by(15) {
+                    let (s, t) = f64::from(bearing).to_radians().sin_cos();
+                    // Walk out until just past the radius; everything up to it must be inside.
+                    let mut step = 0.0;
+                    loop {
+                        let p = GeoPoint { lat: lat + t * step, lng: lng + s * step };
+                        if distance_m(&c, &p) > radius {
+                            break;
+                        }
+                        assert!(b.contains(&p), "{p:?} within {radius} m of {c:?}");
+                        step += (radius / 111_000.0 / 500.0).max(1e-8);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_box_leaves_out_what_is_clearly_far() {
+        let c = GeoPoint { lat: 23.106, lng: 113.324 };
+        let b = BoundingBox::around(&c, 100.0);
+        assert!(!b.contains(&GeoPoint { lat: 23.108, lng: 113.324 })); // ~220 m north
+        assert!(!b.contains(&GeoPoint { lat: 23.106, lng: 113.3265 })); // ~250 m east
+        assert!(!BoundingBox::around(&c, 0.0).contains(&GeoPoint { lat: 23.1060001, lng: 113.324 }));
+    }
+
+    #[test]
+    fn near_a_pole_or_the_antimeridian_any_longitude_may_be_inside() {
+        assert_eq!(BoundingBox::around(&GeoPoint { lat: 89.5, lng: 10.0 }, 100.0).lng, None);
+        assert_eq!(BoundingBox::around(&GeoPoint { lat: 10.0, lng: 179.9999 }, 100.0).lng, None);
     }
 
     #[test]

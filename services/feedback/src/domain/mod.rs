@@ -3,6 +3,7 @@
 
 pub mod duplicate;
 pub mod geo;
+pub mod rate;
 pub mod report;
 pub mod status;
 pub mod survey;

@@ -50,8 +50,11 @@ pub fn next_status(current: i32, step: TicketStep) -> Option<ReportStatus> {
 
 /// Open: not yet RESOLVED or CLOSED (may be supported, may be a duplicate's primary).
 pub fn is_open(status: i32) -> bool {
-    status != ReportStatus::Resolved as i32 && status != ReportStatus::Closed as i32
+    !NOT_OPEN.contains(&status)
 }
+
+/// The statuses of a report that is no longer open.
+pub const NOT_OPEN: [i32; 2] = [ReportStatus::Resolved as i32, ReportStatus::Closed as i32];
 
 /// The status's name for messages, e.g. "CLOSED".
 pub fn name(status: i32) -> String {

@@ -201,3 +201,25 @@ pub mod support {
 
     no_relations!();
 }
+
+/// Filings per rate-limit scope (`channel/<n>`, `resident/<id>`) and fixed window; a busy scope's
+/// count is split over shards so concurrent filings seldom wait on one row.
+pub mod rate_count {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rate_count")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub scope: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub window_us: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub shard: i32,
+        pub count: i64,
+        /// When the window stops being the current or the previous one: then it is pruned.
+        pub expire_us: i64,
+    }
+
+    no_relations!();
+}

@@ -1,6 +1,7 @@
 //! Persistence: the tables and the queries the use cases share.
 
 pub mod entities;
+pub mod rate;
 
 use crate::convert;
 use entities::{report, survey, timeline};
@@ -47,16 +48,19 @@ pub async fn append_step(conn: &impl ConnectionTrait, report_id: &str, status: i
         .order_by_desc(timeline::Column::Seq)
         .one(conn)
         .await?;
-    timeline::ActiveModel::from(timeline::Model {
-        report_id: report_id.to_owned(),
-        seq: last.map_or(1, |t| t.seq + 1),
-        status,
-        time_us,
-        note: note.to_owned(),
-    })
-    .insert(conn)
-    .await?;
+    let seq = last.map_or(1, |t| t.seq + 1);
+    insert_step(conn, timeline::Model { report_id: report_id.to_owned(), seq, status, time_us, note: note.to_owned() }).await?;
     Ok(())
+}
+
+/// The first step of a new report's timeline, without looking for earlier ones.
+pub async fn first_step(conn: &impl ConnectionTrait, report_id: &str, status: i32, time_us: i64) -> Result<timeline::Model> {
+    insert_step(conn, timeline::Model { report_id: report_id.to_owned(), seq: 1, status, time_us, note: String::new() }).await
+}
+
+async fn insert_step(conn: &impl ConnectionTrait, step: timeline::Model) -> Result<timeline::Model> {
+    timeline::ActiveModel::from(step.clone()).insert(conn).await?;
+    Ok(step)
 }
 
 /// Reports whose row `column` equals `value` (e.g. the duplicates of a report).
@@ -67,3 +71,4 @@ pub async fn reports_where(
 ) -> Result<Vec<report::Model>> {
     Ok(report::Entity::find().filter(column.eq(value)).order_by_asc(report::Column::Id).all(conn).await?)
 }
+
