@@ -130,12 +130,13 @@ type AnalyticsClient = analytics::analytics_service_client::AnalyticsServiceClie
 pub fn report(world: &World, n: u64) -> feedback::SubmitReportRequest {
     let (site_id, at) = &world.sites[n as usize % world.sites.len()];
     let category_id = &world.category_ids[(n as usize / world.sites.len()) % world.category_ids.len()];
-    let jitter = (n % 10_000) as f64 * 1e-7;
+    // Distinct spots for the first million reports, all within about 11 m of the site.
+    let (north, west) = ((n % 1_000) as f64 * 1e-7, (n / 1_000 % 1_000) as f64 * 1e-7);
     let report = feedback::Report {
         kind: feedback::ReportKind::Complaint as i32,
         site_id: site_id.clone(),
         category_id: category_id.clone(),
-        location: Some(GeoPoint { lat: at.lat + jitter, lng: at.lng - jitter }),
+        location: Some(GeoPoint { lat: at.lat + north, lng: at.lng - west }),
         description: format!("Bench report {n}: bins overflowing at the entrance"),
         channel: feedback::ReportChannel::App as i32,
         ..Default::default()
@@ -256,4 +257,27 @@ async fn warm_up(fb: &FeedbackClient, world: &World, counter: &AtomicU64) -> any
     .await?;
     counter.store(first + 1, Ordering::Relaxed);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_report_of_a_long_run_repeats_another_at_the_same_spot() {
+        let at = GeoPoint { lat: 23.1, lng: 113.3 };
+        let world = World {
+            district_id: "d".into(),
+            sites: (0..200).map(|i| (format!("site-{i}"), at)).collect(),
+            category_ids: vec!["a".into(), "b".into(), "c".into()],
+        };
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..200_000 {
+            let r = report(&world, n).report.unwrap();
+            let spot = r.location.unwrap();
+            let key = (r.site_id, r.category_id, spot.lat.to_bits(), spot.lng.to_bits());
+            assert!(seen.insert(key), "report {n} repeats an earlier one");
+            assert!((spot.lat - at.lat).abs() < 1e-4 && (spot.lng - at.lng).abs() < 1e-4, "report {n} is far from its site");
+        }
+    }
 }
