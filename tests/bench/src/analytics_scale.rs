@@ -62,9 +62,10 @@ pub async fn run(args: &AnalyticsScaleArgs) -> anyhow::Result<Vec<AnalyticsScale
         let dir = tempfile::tempdir()?;
         let db = connect_and_migrate::<Migrator>(&format!("sqlite://{}/analytics.db?mode=rwc", dir.path().display())).await?;
         let began = Instant::now();
-        let hour_rows = fill(&db, args, tickets).await?;
+        let settings = Settings::default();
+        let hour_rows = fill(&db, args, tickets, &settings).await?;
         eprintln!("analytics-scale: {tickets} tickets as {hour_rows} hour rows written in {:.0} s", began.elapsed().as_secs_f64());
-        let analytics = Analytics::new(db, js.clone(), Settings::default());
+        let analytics = Analytics::new(db, js.clone(), settings);
         let mut queries = Vec::new();
         for range_days in [1, 7, 30] {
             for query in ["GetKpis", "GetScenarioMatrix", "GetSiteLeague", "GetTrends"] {
@@ -115,7 +116,7 @@ async fn call(analytics: &Analytics, query: &str, range_days: i64) -> anyhow::Re
 /// Writes the directory (regions, sites, categories) and `tickets` tickets' facts spread evenly
 /// over the hours, sites and categories: each ticket is reported, opened, acknowledged and
 /// resolved in its hour. Returns the number of hour rows.
-async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64) -> anyhow::Result<u64> {
+async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64, settings: &Settings) -> anyhow::Result<u64> {
     let txn = db.begin().await?;
     let region_row = |id: String, kind: i32, path: String| region::ActiveModel::from(region::Model { code: id.clone(), name: id.clone(), id, kind, path, version: 1 });
     region::Entity::insert_many([region_row("city".into(), 1, "/city/".into()), region_row("district".into(), 2, "/city/district/".into())]).exec(&txn).await?;
@@ -168,8 +169,10 @@ async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64) 
     if !batch.is_empty() {
         kpi_hour::Entity::insert_many(batch).exec(&txn).await?;
     }
-    // Rows written past the projector: their running backlog as the projector would keep it.
+    // Rows written past the projector: their running backlog and day rows as the projector
+    // would keep them (in the zone the queries plan their day reads in).
     store::recount_backlog(&txn).await?;
+    store::days::recount(&txn, settings.time_zone).await?;
     txn.commit().await?;
     Ok(rows)
 }
