@@ -129,17 +129,14 @@ pub async fn add_facts(
     let day = day_of(day_zone, hour_us);
     if old_path == region_path {
         days::add(db, day.start_us, cell, region_path, backlog_delta, facts).await?;
-    } else {
-        days::recount_cell(db, day, cell).await?;
-    }
-    if old_path == region_path {
         // Most facts leave the backlog alone: its row, and the lock on it, is then not needed.
         if backlog_delta == 0 && !new_hour {
             return Ok(());
         }
         return book_backlog(db, hour_us, cell, region_path, backlog_delta).await;
     }
-    // The row's whole delta now counts under its new path (a site that moved region).
+    // The row's whole delta and facts now count under its new path (a site that moved region).
+    days::recount_cell(db, day, cell).await?;
     unbook_moved(db, cell, &old_path, before).await?;
     book_backlog(db, hour_us, cell, region_path, before + backlog_delta).await
 }
