@@ -38,7 +38,8 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
 pub async fn build_with(config: Config, settings: settings::Settings) -> anyhow::Result<BoundService> {
     let max_deliver = config.event_max_deliver;
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
-    let projector = Arc::new(projector::Projector);
+    store::days::realign(&host.db, settings.time_zone).await?;
+    let projector = Arc::new(projector::Projector { day_zone: settings.time_zone });
     for subscription in &ANALYTICS {
         host.consume(subscription.consumer(max_deliver), projector.clone());
     }

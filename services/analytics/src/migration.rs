@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateProjections));
         all.push(Box::new(CreateTickets));
         all.push(Box::new(CreateBacklog));
+        all.push(Box::new(CreateDayRollup));
         all
     }
 }
@@ -194,5 +195,47 @@ impl MigrationTrait for CreateBacklog {
         .await?;
         // The hour rows projected before this table existed.
         crate::store::recount_backlog(m.get_connection()).await
+    }
+}
+
+struct CreateDayRollup;
+
+impl MigrationName for CreateDayRollup {
+    fn name(&self) -> &str {
+        "m0103_analytics_day_rollup"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDayRollup {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kpi_day")
+                .if_not_exists()
+                .col(big_integer("day_us"))
+                .col(string_len("site_id", 64))
+                .col(string_len("category_id", 64))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(string_len("region_path", 400))
+                .col(big_integer("backlog_delta"))
+                .col(text("facts"))
+                .primary_key(
+                    Index::create()
+                        .col("day_us")
+                        .col("site_id")
+                        .col("category_id")
+                        .col("dimension")
+                        .col("perspective")
+                        .col("region_path"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // The hour rows projected before this table existed, in the zone the service reads
+        // (the service realigns them at start-up should the zone change later).
+        let zone = crate::settings::Settings::from_env().map_err(|e| DbErr::Custom(e.to_string()))?.time_zone;
+        crate::store::days::recount(m.get_connection(), zone).await
     }
 }

@@ -14,27 +14,32 @@ use flywheel_proto::flywheel::registry::v1 as registry;
 use flywheel_runtime::events::IncomingEvent;
 use flywheel_runtime::events::consumer::{EventHandler, HandlerError};
 use flywheel_runtime::events::streams;
+use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
-pub struct Projector;
+/// Projects events; day rows are kept in `day_zone` (`ANALYTICS_TIME_ZONE`, the zone the read
+/// side plans its day reads in).
+pub struct Projector {
+    pub day_zone: Tz,
+}
 
 #[async_trait::async_trait]
 impl EventHandler for Projector {
     async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
-        apply(txn, event).await
+        apply(txn, self.day_zone, event).await
     }
 }
 
 /// Applies one event (also used by the rebuild).
-pub async fn apply(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+pub async fn apply(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingEvent) -> Result<(), HandlerError> {
     let stream = if event.subject.starts_with("flywheel.registry.") {
         registry_event(db, event).await?;
         streams::REGISTRY.name
     } else if event.subject.starts_with("flywheel.dispatch.") {
-        ticket_event(db, event).await?;
+        ticket_event(db, day_zone, event).await?;
         streams::DISPATCH.name
     } else if event.subject.starts_with("flywheel.feedback.") {
-        report_event(db, event).await?;
+        report_event(db, day_zone, event).await?;
         streams::FEEDBACK.name
     } else {
         return Ok(());
@@ -113,7 +118,7 @@ struct TicketEnvelope {
     ticket: Option<dispatch::Ticket>,
 }
 
-async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+async fn ticket_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingEvent) -> Result<(), HandlerError> {
     let Some(kind) = event.subject.strip_prefix("flywheel.dispatch.ticket.") else {
         return Ok(()); // crew events carry nothing analytics counts
     };
@@ -161,7 +166,7 @@ async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
             let resolved_at = m.previous_resolve_time.as_ref().map(timestamp_us).unwrap_or(event.time_us);
             let mut undo = Facts::default();
             undo.counters.reopened_resolutions = 1;
-            store::add_facts(db, hour_floor(resolved_at), &cell, &path, 0, &undo).await?;
+            store::add_facts(db, day_zone, hour_floor(resolved_at), &cell, &path, 0, &undo).await?;
         }
         "sla_breached" => {
             let m = event.decode::<dispatch::TicketSlaBreached>()?;
@@ -176,7 +181,7 @@ async fn ticket_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
     }
     tickets::record(db, ticket_row(event, &ticket, &cell, &path), milestones).await?;
     if facts.counters != Counters::default() || facts.acknowledge.count + facts.resolve.count > 0 {
-        store::add_facts(db, hour_floor(event.time_us), &cell, &path, backlog, &facts).await?;
+        store::add_facts(db, day_zone, hour_floor(event.time_us), &cell, &path, backlog, &facts).await?;
     }
     Ok(())
 }
@@ -205,7 +210,7 @@ fn ticket_row(event: &IncomingEvent, t: &dispatch::Ticket, cell: &Cell, path: &s
     }
 }
 
-async fn report_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+async fn report_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingEvent) -> Result<(), HandlerError> {
     let mut facts = Facts::default();
     let c = &mut facts.counters;
     let report = match event.subject.as_str() {
@@ -244,5 +249,5 @@ async fn report_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Resul
     let report = report.ok_or_else(|| missing("report"))?;
     let (dimension, perspective) = cell_axes(report.cell.as_ref());
     let cell = Cell { site_id: report.site_id, category_id: report.category_id, dimension, perspective };
-    Ok(store::add_facts(db, hour_floor(event.time_us), &cell, &path_key(&report.region_path), 0, &facts).await?)
+    Ok(store::add_facts(db, day_zone, hour_floor(event.time_us), &cell, &path_key(&report.region_path), 0, &facts).await?)
 }

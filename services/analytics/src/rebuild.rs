@@ -6,6 +6,7 @@
 
 use crate::store;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
+use chrono_tz::Tz;
 use flywheel_runtime::db::{begin_write, now_micros};
 use flywheel_runtime::events::IncomingEvent;
 use flywheel_runtime::events::consumer::{HandlerError, entity as inbox};
@@ -45,26 +46,28 @@ pub async fn run(config: &flywheel_runtime::Config, out: &mut (impl Write + Send
     for subscription in &crate::ANALYTICS {
         flywheel_runtime::events::streams::ensure_exists(&js, subscription.stream).await?;
     }
-    let result = rebuild(&db, &js, out).await;
+    let day_zone = crate::settings::Settings::from_env()?.time_zone;
+    let result = rebuild(&db, &js, day_zone, out).await;
     db.close().await?;
     result
 }
 
-pub async fn rebuild(db: &DatabaseConnection, js: &jetstream::Context, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
+/// Rebuilds every projection, with day rows in `day_zone`.
+pub async fn rebuild(db: &DatabaseConnection, js: &jetstream::Context, day_zone: Tz, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
     store::set_meta(db, store::META_REBUILD_STARTED, Some(now_micros())).await?;
-    let result = replay_all(db, js, out).await;
+    let result = replay_all(db, js, day_zone, out).await;
     if result.is_err() {
         store::set_meta(db, store::META_REBUILD_STARTED, None).await?;
     }
     result
 }
 
-async fn replay_all(db: &DatabaseConnection, js: &jetstream::Context, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
+async fn replay_all(db: &DatabaseConnection, js: &jetstream::Context, day_zone: Tz, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
     let txn = begin_write(db).await?;
     store::clear_projections(&txn).await?;
     inbox::Entity::delete_many().filter(inbox::Column::Consumer.eq(crate::CONSUMER)).exec(&txn).await?;
     for stream in crate::STREAMS {
-        replay(&txn, js, stream, out).await?;
+        replay(&txn, js, stream, day_zone, out).await?;
     }
     store::set_meta(&txn, store::META_REBUILD_STARTED, None).await?;
     txn.commit().await?;
@@ -77,6 +80,7 @@ async fn replay(
     db: &DatabaseTransaction,
     js: &jetstream::Context,
     stream_name: &str,
+    day_zone: Tz,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<()> {
     let mut stream = js.get_stream(stream_name).await?;
@@ -97,7 +101,7 @@ async fn replay(
             .ok_or_else(|| anyhow::anyhow!("{stream_name}: the replay ended early"))??;
         let sequence = message.info().map_err(|e| anyhow::anyhow!(e))?.stream_sequence;
         match IncomingEvent::from_message(message.subject.as_str(), message.headers.as_ref(), message.payload.clone()) {
-            Some(event) if apply_new(db, &event).await? => applied += 1,
+            Some(event) if apply_new(db, day_zone, &event).await? => applied += 1,
             // Not a Flywheel event, or the same event stored twice: the incremental path skips
             // both too (dead letter, inbox).
             _ => skipped += 1,
@@ -113,12 +117,12 @@ async fn replay(
 
 /// Applies an event unless this rebuild already did, and records it in the inbox; inside a
 /// savepoint, so an event that fails leaves nothing behind (as its own transaction would).
-async fn apply_new(txn: &DatabaseTransaction, event: &IncomingEvent) -> anyhow::Result<bool> {
+async fn apply_new(txn: &DatabaseTransaction, day_zone: Tz, event: &IncomingEvent) -> anyhow::Result<bool> {
     if inbox::Entity::find_by_id((crate::CONSUMER.to_owned(), event.id.clone())).one(txn).await?.is_some() {
         return Ok(false);
     }
     let db = txn.begin().await?;
-    match crate::projector::apply(&db, event).await {
+    match crate::projector::apply(&db, day_zone, event).await {
         Ok(()) => {}
         // An event the projector cannot read went to the dead letters on the incremental path.
         Err(HandlerError::Permanent(e)) => {

@@ -1,6 +1,7 @@
 //! `analytics-scale`: query latency of GetKpis, GetScenarioMatrix, GetSiteLeague and GetTrends
 //! with a year of 1M and 10M tickets' worth of facts written directly into analytics' projection
-//! store (SQLite, the embedded default), queried through analytics' own use cases in process.
+//! store (SQLite, the embedded default, or PostgreSQL with `--postgres`), queried through
+//! analytics' own use cases in process.
 
 use crate::load::Latency;
 use flywheel_analytics::app::Analytics;
@@ -10,7 +11,7 @@ use flywheel_analytics::settings::Settings;
 use flywheel_analytics::store::{self, entities::{category, kpi_hour, region, site}};
 use flywheel_proto::flywheel::analytics::v1 as pb;
 use flywheel_runtime::db::{connect_and_migrate, now_micros};
-use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -37,6 +38,10 @@ pub struct AnalyticsScaleArgs {
     pub calls: usize,
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// A PostgreSQL server (`postgres://user@host:port`, no database) to run on instead of
+    /// SQLite: each size gets a fresh database `flywheel_analytics_scale_<tickets>` there.
+    #[arg(long)]
+    pub postgres: Option<String>,
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -60,11 +65,16 @@ pub async fn run(args: &AnalyticsScaleArgs) -> anyhow::Result<Vec<AnalyticsScale
     let mut results = Vec::new();
     for &tickets in &args.tickets {
         let dir = tempfile::tempdir()?;
-        let db = connect_and_migrate::<Migrator>(&format!("sqlite://{}/analytics.db?mode=rwc", dir.path().display())).await?;
+        let url = match &args.postgres {
+            None => format!("sqlite://{}/analytics.db?mode=rwc", dir.path().display()),
+            Some(server) => fresh_postgres_database(server, &format!("flywheel_analytics_scale_{tickets}")).await?,
+        };
+        let db = connect_and_migrate::<Migrator>(&url).await?;
         let began = Instant::now();
-        let hour_rows = fill(&db, args, tickets).await?;
+        let settings = Settings::default();
+        let hour_rows = fill(&db, args, tickets, &settings).await?;
         eprintln!("analytics-scale: {tickets} tickets as {hour_rows} hour rows written in {:.0} s", began.elapsed().as_secs_f64());
-        let analytics = Analytics::new(db, js.clone(), Settings::default());
+        let analytics = Analytics::new(db, js.clone(), settings);
         let mut queries = Vec::new();
         for range_days in [1, 7, 30] {
             for query in ["GetKpis", "GetScenarioMatrix", "GetSiteLeague", "GetTrends"] {
@@ -82,6 +92,15 @@ pub async fn run(args: &AnalyticsScaleArgs) -> anyhow::Result<Vec<AnalyticsScale
         results.push(AnalyticsScale { tickets, hour_rows, queries });
     }
     Ok(results)
+}
+
+/// Creates (dropping any earlier one) a database on a PostgreSQL server; returns its URL.
+async fn fresh_postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
+    let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    admin.close().await?;
+    Ok(format!("{server}/{name}"))
 }
 
 async fn call(analytics: &Analytics, query: &str, range_days: i64) -> anyhow::Result<()> {
@@ -115,7 +134,7 @@ async fn call(analytics: &Analytics, query: &str, range_days: i64) -> anyhow::Re
 /// Writes the directory (regions, sites, categories) and `tickets` tickets' facts spread evenly
 /// over the hours, sites and categories: each ticket is reported, opened, acknowledged and
 /// resolved in its hour. Returns the number of hour rows.
-async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64) -> anyhow::Result<u64> {
+async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64, settings: &Settings) -> anyhow::Result<u64> {
     let txn = db.begin().await?;
     let region_row = |id: String, kind: i32, path: String| region::ActiveModel::from(region::Model { code: id.clone(), name: id.clone(), id, kind, path, version: 1 });
     region::Entity::insert_many([region_row("city".into(), 1, "/city/".into()), region_row("district".into(), 2, "/city/district/".into())]).exec(&txn).await?;
@@ -168,8 +187,10 @@ async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64) 
     if !batch.is_empty() {
         kpi_hour::Entity::insert_many(batch).exec(&txn).await?;
     }
-    // Rows written past the projector: their running backlog as the projector would keep it.
+    // Rows written past the projector: their running backlog and day rows as the projector
+    // would keep them (in the zone the queries plan their day reads in).
     store::recount_backlog(&txn).await?;
+    store::days::recount(&txn, settings.time_zone).await?;
     txn.commit().await?;
     Ok(rows)
 }

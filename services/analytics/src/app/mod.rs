@@ -12,7 +12,7 @@ pub use export::ExportChunk;
 pub use rollup::{Directory, GroupBy, Rollup};
 
 use crate::convert::timestamp_us;
-use crate::domain::time::{self, Bucket, Span};
+use crate::domain::time::{self, Bucket, Plan, Span};
 use crate::settings::Settings;
 use crate::store::{self, Filter};
 use async_nats::jetstream;
@@ -50,12 +50,14 @@ impl Analytics {
         Ok(store::as_of_us(&self.db).await?.map(crate::convert::timestamp))
     }
 
-    /// Reads the hour facts of a query and rolls them up by `group_by` into `buckets`.
+    /// Reads the facts of a query (day rows for its whole days in the rollup zone, hour rows for
+    /// the rest) and rolls them up by `group_by` into `buckets`.
     pub async fn rollup(&self, query: &Query, group_by: GroupBy, buckets: &[Span]) -> Result<Rollup> {
         let directory = Directory::load(&self.db).await?;
-        let hours = store::hours_in(&self.db, &query.filter, query.span).await?;
-        let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us).await?;
-        Ok(Rollup::build(directory, group_by, query.span, buckets, &hours, &prior))
+        let plan = Plan::new(query.span, buckets, self.settings.time_zone);
+        let rows = store::facts_in(&self.db, &query.filter, &plan).await?;
+        let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us, plan.days_from_us).await?;
+        Ok(Rollup::build(directory, group_by, query.span, buckets, &rows, &prior))
     }
 }
 

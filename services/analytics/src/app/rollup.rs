@@ -3,7 +3,7 @@
 use crate::convert::path_ids;
 use crate::domain::kpi::{Facts, Kpis};
 use crate::domain::time::{Span, bucket_index};
-use crate::store::{self, Cell, HourFacts, entities};
+use crate::store::{self, Cell, FactRow, entities};
 use flywheel_proto::flywheel::analytics::v1 as pb;
 use flywheel_proto::flywheel::common::v1::{Dimension, Perspective, ScenarioCell};
 use flywheel_proto::flywheel::registry::v1::RegionKind;
@@ -132,12 +132,12 @@ impl Group {
         Self { id, buckets: vec![(Facts::default(), 0); buckets], ..Default::default() }
     }
 
-    fn add(&mut self, bucket: Option<usize>, hour: &HourFacts) {
-        self.total.merge(&hour.facts);
-        self.backlog_delta += hour.backlog_delta;
+    fn add(&mut self, bucket: Option<usize>, row: &FactRow) {
+        self.total.merge(&row.facts);
+        self.backlog_delta += row.backlog_delta;
         if let Some((facts, delta)) = bucket.and_then(|i| self.buckets.get_mut(i)) {
-            facts.merge(&hour.facts);
-            *delta += hour.backlog_delta;
+            facts.merge(&row.facts);
+            *delta += row.backlog_delta;
         }
     }
 
@@ -172,7 +172,7 @@ impl Rollup {
         group_by: GroupBy,
         span: Span,
         buckets: &[Span],
-        hours: &[HourFacts],
+        rows: &[FactRow],
         prior: &[(Cell, String, i64)],
     ) -> Self {
         let n = buckets.len();
@@ -188,11 +188,12 @@ impl Rollup {
                 groups.entry(id.clone()).or_insert_with(|| Group::new(id, n)).backlog_start += backlog;
             }
         }
-        for hour in hours.iter().filter(|h| span.contains(h.hour_us)) {
-            let bucket = bucket_index(buckets, hour.hour_us);
-            total.add(bucket, hour);
-            if let Some(id) = group_by.of(&dir, &hour.cell, &hour.region_path) {
-                groups.entry(id.clone()).or_insert_with(|| Group::new(id, n)).add(bucket, hour);
+        // A day row lies inside one bucket (see `Plan`), so its start finds its bucket.
+        for row in rows.iter().filter(|r| span.contains(r.start_us)) {
+            let bucket = bucket_index(buckets, row.start_us);
+            total.add(bucket, row);
+            if let Some(id) = group_by.of(&dir, &row.cell, &row.region_path) {
+                groups.entry(id.clone()).or_insert_with(|| Group::new(id, n)).add(bucket, row);
             }
         }
         Self { directory: dir, groups, total, buckets: buckets.to_vec() }

@@ -131,6 +131,55 @@ pub fn buckets(span: Span, bucket: Bucket, tz: Tz) -> Result<Vec<Span>, &'static
     Ok(out)
 }
 
+/// The local day of `tz` that contains `us`: from its first instant to the next day's.
+pub fn day_of(tz: Tz, us: i64) -> Span {
+    let date = local_date(tz, us);
+    Span { start_us: local_midnight_us(tz, date), end_us: local_midnight_us(tz, date + Days::new(1)) }
+}
+
+/// Where a query reads the facts of its span: whole local days of the rollup zone from day rows,
+/// the rest from hour rows. A day is read whole only when it lies inside the span and inside one
+/// bucket, so a query in another zone, or by hour, reads hour rows where the days do not fit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Runs of whole days, read from day rows.
+    pub days: Vec<Span>,
+    /// The rest of the span, read from hour rows.
+    pub hours: Vec<Span>,
+    /// The first day start at or after the span's start: every hour from here on is also in a
+    /// day row, which is where the backlog since the start is summed from.
+    pub days_from_us: i64,
+}
+
+impl Plan {
+    pub fn new(span: Span, buckets: &[Span], tz: Tz) -> Self {
+        let first = day_of(tz, span.start_us);
+        let days_from_us = if first.start_us == span.start_us { first.start_us } else { first.end_us };
+        let mut plan = Self { days: Vec::new(), hours: Vec::new(), days_from_us };
+        let within_a_bucket =
+            |day: Span| buckets.is_empty() || bucket_index(buckets, day.start_us).is_some_and(|i| day.end_us <= buckets[i].end_us);
+        let mut t = span.start_us;
+        while t < span.end_us {
+            let day = day_of(tz, t);
+            if day.start_us == t && day.end_us <= span.end_us && within_a_bucket(day) {
+                push_run(&mut plan.days, day);
+            } else {
+                push_run(&mut plan.hours, Span { start_us: t, end_us: day.end_us.min(span.end_us) });
+            }
+            t = day.end_us.min(span.end_us);
+        }
+        plan
+    }
+}
+
+/// Appends `span` to `runs`, joining it to the last run when they touch.
+fn push_run(runs: &mut Vec<Span>, span: Span) {
+    match runs.last_mut() {
+        Some(last) if last.end_us == span.start_us => last.end_us = span.end_us,
+        _ => runs.push(span),
+    }
+}
+
 /// The index of the bucket containing `us`, if any (buckets sorted and contiguous).
 pub fn bucket_index(buckets: &[Span], us: i64) -> Option<usize> {
     let i = buckets.partition_point(|b| b.end_us <= us);
@@ -227,6 +276,58 @@ mod tests {
         assert_eq!(buckets(span, Bucket::Day, utc).unwrap().len(), 84);
         let long = Span { start_us: 0, end_us: 2001 * 24 * HOUR_US };
         assert!(buckets(long, Bucket::Day, utc).is_err());
+    }
+
+    #[test]
+    fn days_are_local_and_23_or_25_hours_across_daylight_saving() {
+        let berlin = parse_zone("Europe/Berlin").unwrap();
+        let shanghai = parse_zone("Asia/Shanghai").unwrap();
+        let cases = [
+            (shanghai, "2025-03-01T15:00:00Z", "2025-02-28T16:00:00Z", 24),
+            (shanghai, "2025-03-01T16:00:00Z", "2025-03-01T16:00:00Z", 24),
+            (berlin, "2025-03-30T12:00:00Z", "2025-03-29T23:00:00Z", 23),
+            (berlin, "2025-10-26T23:00:00Z", "2025-10-26T23:00:00Z", 24),
+            (berlin, "2025-10-26T22:00:00Z", "2025-10-25T22:00:00Z", 25),
+        ];
+        for (tz, at, start, len) in cases {
+            let day = day_of(tz, us(at));
+            assert_eq!((day.start_us, hours(&day)), (us(start), len), "{tz} {at}");
+        }
+    }
+
+    #[test]
+    fn plans_read_whole_days_inside_one_bucket_and_hours_elsewhere() {
+        let shanghai = parse_zone("Asia/Shanghai").unwrap();
+        let utc = parse_zone("UTC").unwrap();
+        let span = |s: &str, e: &str| Span { start_us: us(s), end_us: us(e) };
+        // Shanghai days start at 16:00 UTC. Mid-day to mid-day, three whole days between.
+        let range = span("2025-03-01T04:00:00Z", "2025-03-04T20:00:00Z");
+        let cases = [
+            ("no buckets", range, vec![], shanghai,
+             vec![span("2025-03-01T16:00:00Z", "2025-03-04T16:00:00Z")],
+             vec![span("2025-03-01T04:00:00Z", "2025-03-01T16:00:00Z"), span("2025-03-04T16:00:00Z", "2025-03-04T20:00:00Z")],
+             us("2025-03-01T16:00:00Z")),
+            ("daily buckets in the rollup zone", range, buckets(range, Bucket::Day, shanghai).unwrap(), shanghai,
+             vec![span("2025-03-01T16:00:00Z", "2025-03-04T16:00:00Z")],
+             vec![span("2025-03-01T04:00:00Z", "2025-03-01T16:00:00Z"), span("2025-03-04T16:00:00Z", "2025-03-04T20:00:00Z")],
+             us("2025-03-01T16:00:00Z")),
+            ("daily buckets in another zone", range, buckets(range, Bucket::Day, utc).unwrap(), shanghai,
+             vec![], vec![range], us("2025-03-01T16:00:00Z")),
+            ("hourly buckets", range, buckets(range, Bucket::Hour, shanghai).unwrap(), shanghai,
+             vec![], vec![range], us("2025-03-01T16:00:00Z")),
+            ("starting at a day start, shorter than a day", span("2025-03-01T16:00:00Z", "2025-03-02T10:00:00Z"), vec![], shanghai,
+             vec![], vec![span("2025-03-01T16:00:00Z", "2025-03-02T10:00:00Z")], us("2025-03-01T16:00:00Z")),
+            ("exactly one day", span("2025-03-01T16:00:00Z", "2025-03-02T16:00:00Z"), vec![], shanghai,
+             vec![span("2025-03-01T16:00:00Z", "2025-03-02T16:00:00Z")], vec![], us("2025-03-01T16:00:00Z")),
+        ];
+        for (name, range, buckets, tz, days, hours, days_from) in cases {
+            let plan = Plan::new(range, &buckets, tz);
+            assert_eq!(plan, Plan { days, hours, days_from_us: days_from }, "{name}");
+        }
+        // A week bucket holds whole days but splits the range at its start (a Monday, 2025-03-03).
+        let weeks = buckets(range, Bucket::Week, shanghai).unwrap();
+        let plan = Plan::new(range, &weeks, shanghai);
+        assert_eq!(plan.days, vec![span("2025-03-01T16:00:00Z", "2025-03-04T16:00:00Z")]);
     }
 
     #[test]

@@ -33,6 +33,41 @@ pub mod kpi_hour {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The facts of one local day (of the rollup zone, `ANALYTICS_TIME_ZONE`) at one site,
+/// category, scenario cell and region path: the merge of that day's hour rows, kept with each
+/// hour row so a query over whole days reads one row per day instead of one per hour.
+pub mod kpi_day {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kpi_day")]
+    pub struct Model {
+        /// The day's first instant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day_us: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub site_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dimension: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub perspective: i32,
+        /// The region path of the hour rows merged here (an hour row that moves to another path
+        /// moves to that path's day row).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub region_path: String,
+        pub backlog_delta: i64,
+        /// `domain::kpi::Facts`, encoded as in `kpi_hour`.
+        pub facts: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// The running backlog of one cell under one region path: the sum of `backlog_delta` over its
 /// hour rows, kept with each delta so a query need not sum the whole history.
 pub mod kpi_backlog {

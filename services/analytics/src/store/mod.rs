@@ -1,13 +1,15 @@
 //! Reading and writing the projections.
 
+pub mod days;
 pub mod entities;
 pub mod tickets;
 
 use crate::domain::kpi::Facts;
-use crate::domain::time::Span;
+use crate::domain::time::{Plan, Span, day_of};
+use chrono_tz::Tz;
 use entities::*;
 use std::collections::HashMap;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
     QuerySelect, Set,
@@ -56,29 +58,38 @@ impl Filter {
     }
 }
 
-/// One hour row, decoded.
+/// One hour or day row, decoded.
 #[derive(Clone, Debug)]
-pub struct HourFacts {
-    pub hour_us: i64,
+pub struct FactRow {
+    /// The hour's or the day's first instant.
+    pub start_us: i64,
     pub cell: Cell,
     pub region_path: String,
     pub backlog_delta: i64,
     pub facts: Facts,
 }
 
-/// Adds a contribution to one hour row (creating it when new). The consumers of the three
-/// streams run concurrently and may add to the same row: the row is created with
-/// insert-or-ignore and then read under a row lock (`FOR UPDATE` on PostgreSQL; SQLite's write
-/// transactions are serial), so no contribution is lost.
+fn encode(facts: &Facts) -> Result<String, DbErr> {
+    serde_json::to_string(facts).map_err(|e| DbErr::Custom(e.to_string()))
+}
+
+fn decode(facts: &str) -> Result<Facts, DbErr> {
+    serde_json::from_str(facts).map_err(|e| DbErr::Custom(format!("stored facts: {e}")))
+}
+
+/// Adds a contribution to one hour row (creating it when new) and to its day row in `day_zone`.
+/// The consumers of the three streams run concurrently and may add to the same row: the row is
+/// created with insert-or-ignore and then read under a row lock (`FOR UPDATE` on PostgreSQL;
+/// SQLite's write transactions are serial), so no contribution is lost.
 pub async fn add_facts(
     db: &impl ConnectionTrait,
+    day_zone: Tz,
     hour_us: i64,
     cell: &Cell,
     region_path: &str,
     backlog_delta: i64,
     facts: &Facts,
 ) -> Result<(), DbErr> {
-    let encode = |f: &Facts| serde_json::to_string(f).map_err(|e| DbErr::Custom(e.to_string()));
     let empty = kpi_hour::ActiveModel {
         hour_us: Set(hour_us),
         site_id: Set(cell.site_id.clone()),
@@ -107,7 +118,7 @@ pub async fn add_facts(
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("kpi_hour row just ensured".into()))?;
-    let mut merged: Facts = serde_json::from_str(&row.facts).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let mut merged = decode(&row.facts)?;
     merged.merge(facts);
     let (before, old_path) = (row.backlog_delta, row.region_path.clone());
     let mut active = row.into_active_model();
@@ -115,14 +126,17 @@ pub async fn add_facts(
     active.backlog_delta = Set(before + backlog_delta);
     active.region_path = Set(region_path.to_owned());
     active.update(db).await?;
+    let day = day_of(day_zone, hour_us);
     if old_path == region_path {
+        days::add(db, day.start_us, cell, region_path, backlog_delta, facts).await?;
         // Most facts leave the backlog alone: its row, and the lock on it, is then not needed.
         if backlog_delta == 0 && !new_hour {
             return Ok(());
         }
         return book_backlog(db, hour_us, cell, region_path, backlog_delta).await;
     }
-    // The row's whole delta now counts under its new path (a site that moved region).
+    // The row's whole delta and facts now count under its new path (a site that moved region).
+    days::recount_cell(db, day, cell).await?;
     unbook_moved(db, cell, &old_path, before).await?;
     book_backlog(db, hour_us, cell, region_path, before + backlog_delta).await
 }
@@ -196,57 +210,94 @@ fn backlog_id(cell: &Cell, region_path: &str) -> (String, String, i32, i32, Stri
     (cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective, region_path.to_owned())
 }
 
-/// Every hour row in `span` that the filter matches, oldest first.
-pub async fn hours_in(db: &impl ConnectionTrait, filter: &Filter, span: Span) -> Result<Vec<HourFacts>, DbErr> {
-    let rows = kpi_hour::Entity::find()
-        .filter(filter.condition())
-        .filter(kpi_hour::Column::HourUs.gte(span.start_us))
-        .filter(kpi_hour::Column::HourUs.lt(span.end_us))
-        .all(db)
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let facts = serde_json::from_str(&r.facts).map_err(|e| DbErr::Custom(format!("kpi_hour facts: {e}")))?;
-        out.push(HourFacts {
-            hour_us: r.hour_us,
-            cell: Cell { site_id: r.site_id, category_id: r.category_id, dimension: r.dimension, perspective: r.perspective },
-            region_path: r.region_path,
-            backlog_delta: r.backlog_delta,
-            facts,
-        });
+/// The rows of a plan that the filter matches: hour rows of its hour spans, day rows of its
+/// day spans, oldest first.
+pub async fn facts_in(db: &impl ConnectionTrait, filter: &Filter, plan: &Plan) -> Result<Vec<FactRow>, DbErr> {
+    let mut out = Vec::new();
+    for (table, time, spans) in [("kpi_hour", "hour_us", &plan.hours), ("kpi_day", "day_us", &plan.days)] {
+        if spans.is_empty() {
+            continue;
+        }
+        let within = spans.iter().fold(Condition::any(), |any, s| any.add(in_span(time, *s)));
+        let query = Query::select()
+            .columns([time, "site_id", "category_id", "dimension", "perspective", "region_path", "backlog_delta", "facts"])
+            .from(table)
+            .cond_where(filter.condition().add(within))
+            .to_owned();
+        for r in db.query_all(&query).await? {
+            let (start_us, site_id, category_id, dimension, perspective, region_path, backlog_delta, facts): (
+                i64,
+                String,
+                String,
+                i32,
+                i32,
+                String,
+                i64,
+                String,
+            ) = r.try_get_many_by_index()?;
+            out.push(FactRow {
+                start_us,
+                cell: Cell { site_id, category_id, dimension, perspective },
+                region_path,
+                backlog_delta,
+                facts: decode(&facts)?,
+            });
+        }
     }
-    out.sort_by_key(|h| h.hour_us);
+    out.sort_by_key(|r| r.start_us);
+    Ok(out)
+}
+
+fn in_span(column: &'static str, span: Span) -> SimpleExpr {
+    Expr::col(column).gte(span.start_us).and(Expr::col(column).lt(span.end_us))
+}
+
+type CellPath = (String, String, i32, i32, String);
+
+/// The backlog deltas per cell and region path of a table's rows in `span`.
+async fn deltas_in(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    time: &'static str,
+    filter: &Filter,
+    span: Span,
+) -> Result<Vec<(CellPath, i64)>, DbErr> {
+    let key = ["site_id", "category_id", "dimension", "perspective", "region_path"];
+    let query = Query::select()
+        .columns(key)
+        .expr_as(Func::sum(Expr::col("backlog_delta")).cast_as("BIGINT"), "backlog")
+        .from(table)
+        .cond_where(filter.condition().add(in_span(time, span)))
+        .group_by_columns(key)
+        .to_owned();
+    let mut out = Vec::new();
+    for r in db.query_all(&query).await? {
+        let (s, c, d, p, path, sum): (String, String, i32, i32, String, Option<i64>) = r.try_get_many_by_index()?;
+        out.push(((s, c, d, p, path), sum.unwrap_or(0)));
+    }
     Ok(out)
 }
 
 /// The backlog each cell had built up before `before_us` (the sum of its earlier deltas), per
 /// cell and region path: its running backlog minus the deltas from `before_us` on, so a query
-/// reads the hours since its start rather than the whole history.
+/// reads the rows since its start rather than the whole history. The deltas since then come
+/// from hour rows up to `days_from_us` (a day start) and from day rows after it.
 pub async fn backlog_before(
     db: &impl ConnectionTrait,
     filter: &Filter,
     before_us: i64,
+    days_from_us: i64,
 ) -> Result<Vec<(Cell, String, i64)>, DbErr> {
-    let since: Vec<(String, String, i32, i32, String, Option<i64>)> = kpi_hour::Entity::find()
-        .select_only()
-        .column(kpi_hour::Column::SiteId)
-        .column(kpi_hour::Column::CategoryId)
-        .column(kpi_hour::Column::Dimension)
-        .column(kpi_hour::Column::Perspective)
-        .column(kpi_hour::Column::RegionPath)
-        .column_as(Expr::expr(Func::sum(Expr::col(kpi_hour::Column::BacklogDelta))).cast_as("BIGINT"), "backlog")
-        .filter(filter.condition())
-        .filter(kpi_hour::Column::HourUs.gte(before_us))
-        .group_by(kpi_hour::Column::SiteId)
-        .group_by(kpi_hour::Column::CategoryId)
-        .group_by(kpi_hour::Column::Dimension)
-        .group_by(kpi_hour::Column::Perspective)
-        .group_by(kpi_hour::Column::RegionPath)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let since: HashMap<_, i64> =
-        since.into_iter().map(|(s, c, d, p, path, sum)| ((s, c, d, p, path), sum.unwrap_or(0))).collect();
+    let mut since: HashMap<CellPath, i64> = HashMap::new();
+    let hours = Span { start_us: before_us, end_us: days_from_us };
+    let days = Span { start_us: days_from_us, end_us: i64::MAX };
+    for (table, time, span) in [("kpi_hour", "hour_us", hours), ("kpi_day", "day_us", days)] {
+        if span.start_us < span.end_us {
+            for (key, sum) in deltas_in(db, table, time, filter, span).await? {
+                *since.entry(key).or_insert(0) += sum;
+            }
+        }
+    }
     let running = kpi_backlog::Entity::find()
         .filter(filter.condition())
         .filter(kpi_backlog::Column::FirstHourUs.lt(before_us))
@@ -362,6 +413,7 @@ pub async fn set_meta(db: &impl ConnectionTrait, key: &str, value: Option<i64>) 
 /// Empties every projection table (inside the caller's transaction), for a rebuild.
 pub async fn clear_projections(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     kpi_hour::Entity::delete_many().exec(db).await?;
+    kpi_day::Entity::delete_many().exec(db).await?;
     kpi_backlog::Entity::delete_many().exec(db).await?;
     site::Entity::delete_many().exec(db).await?;
     region::Entity::delete_many().exec(db).await?;

@@ -1,0 +1,164 @@
+//! Day rows answer what the hour rows alone answer: every query reads whole days from day rows
+//! and the rest from hour rows, and must land exactly where reading only hour rows lands.
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use flywheel_analytics::app::{Directory, GroupBy, Rollup};
+use flywheel_analytics::domain::kpi::{Facts, Kpis};
+use flywheel_analytics::domain::time::{self, Bucket, Plan, Span};
+use flywheel_analytics::migration::Migrator;
+use flywheel_analytics::store::{self, Cell, Filter, entities::kpi_day};
+use flywheel_testing::TestDatabase;
+use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use std::collections::BTreeMap;
+
+const HOUR: i64 = 3_600_000_000;
+
+fn us(rfc3339: &str) -> i64 {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_micros()
+}
+
+fn span(start: &str, end: &str) -> Span {
+    Span { start_us: us(start), end_us: us(end) }
+}
+
+/// What a rollup answers: every group's KPIs over the range and per bucket.
+fn answers(r: &Rollup) -> BTreeMap<String, (Kpis, Vec<Kpis>)> {
+    let mut out: BTreeMap<String, (Kpis, Vec<Kpis>)> =
+        r.groups.iter().map(|(id, g)| (id.clone(), (g.kpis(), g.bucket_kpis()))).collect();
+    out.insert("(total)".into(), (r.total.kpis(), r.total.bucket_kpis()));
+    out
+}
+
+/// The rollups by each grouping of what `plan` reads.
+async fn rollups(db: &DatabaseConnection, filter: &Filter, range: Span, buckets: &[Span], plan: &Plan) -> Vec<BTreeMap<String, (Kpis, Vec<Kpis>)>> {
+    let rows = store::facts_in(db, filter, plan).await.unwrap();
+    let prior = store::backlog_before(db, filter, range.start_us, plan.days_from_us).await.unwrap();
+    [GroupBy::None, GroupBy::Site, GroupBy::Category, GroupBy::Cell]
+        .into_iter()
+        .map(|g| answers(&Rollup::build(Directory::default(), g, range, buckets, &rows, &prior)))
+        .collect()
+}
+
+/// Ten days of facts in four cells over two regions, with durations, openings and closings,
+/// site s2 moving region in the middle of a day, and late facts for past hours.
+async fn project(db: &DatabaseConnection, zone: Tz) {
+    // One transaction, as a rebuild applies its events.
+    let txn = db.begin().await.unwrap();
+    let db = &txn;
+    let cells = [
+        (Cell { site_id: "s1".into(), category_id: "c1".into(), dimension: 1, perspective: 1 }, "/north/"),
+        (Cell { site_id: "s1".into(), category_id: "c2".into(), dimension: 2, perspective: 3 }, "/north/"),
+        (Cell { site_id: "s2".into(), category_id: "c1".into(), dimension: 1, perspective: 1 }, "/north/"),
+        (Cell { site_id: "s3".into(), category_id: "c2".into(), dimension: 2, perspective: 3 }, "/south/"),
+    ];
+    let first = us("2025-03-26T00:00:00Z");
+    let moved_at = us("2025-03-31T13:00:00Z");
+    for h in 0..240i64 {
+        let hour = first + h * HOUR;
+        for (i, (cell, path)) in cells.iter().enumerate() {
+            let n = (h * 7 + i as i64 * 13) % 5;
+            if n == 0 {
+                continue;
+            }
+            let path = if cell.site_id == "s2" && hour >= moved_at { "/south/" } else { path };
+            let mut facts = Facts::default();
+            facts.counters.tickets_opened = n;
+            facts.counters.tickets_resolved = n - 1;
+            facts.counters.resolved_within_sla = (n - 1) / 2;
+            facts.counters.ratings_count = n % 3;
+            facts.counters.rating_sum = 4 * (n % 3);
+            for k in 0..n {
+                facts.acknowledge.add((60 + 37 * k + h) * 1_000_000);
+                facts.resolve.add((3600 + 600 * k * i as i64 + 11 * h) * 1_000_000);
+            }
+            store::add_facts(db, zone, hour, cell, path, 2 * n - 3, &facts).await.unwrap();
+        }
+    }
+    // Late facts into hours whose day rows exist already (a reopen counted against an earlier
+    // resolution), including s2's hour just before its move, which then moves too.
+    let mut undo = Facts::default();
+    undo.counters.reopened_resolutions = 1;
+    for (hour, cell) in [(first + 30 * HOUR, 0), (moved_at - HOUR, 2), (first + 200 * HOUR, 3)] {
+        let (cell, path) = &cells[cell];
+        let path = if cell.site_id == "s2" { "/south/" } else { path };
+        store::add_facts(db, zone, hour, cell, path, 1, &undo).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+}
+
+/// Every query shape reads the same from day and hour rows as from hour rows alone.
+async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) {
+    let ranges = [
+        span("2025-03-26T00:00:00Z", "2025-04-05T00:00:00Z"),
+        span("2025-03-27T05:00:00Z", "2025-04-02T19:00:00Z"),
+        span("2025-03-29T23:00:00Z", "2025-03-31T22:00:00Z"),
+        span("2025-03-31T10:00:00Z", "2025-04-01T11:00:00Z"),
+        span("2025-03-28T12:00:00Z", "2025-03-28T13:00:00Z"),
+        span("2025-03-20T00:00:00Z", "2025-04-20T00:00:00Z"),
+    ];
+    let filters = [
+        Filter::default(),
+        Filter { region_ids: vec!["south".into()], ..Filter::default() },
+        Filter { site_ids: vec!["s2".into()], ..Filter::default() },
+        Filter { category_ids: vec!["c2".into()], cells: vec![(2, 3)], ..Filter::default() },
+    ];
+    let utc = time::parse_zone("UTC").unwrap();
+    let mut days_read = 0;
+    for range in ranges {
+        let bucketings = [
+            Vec::new(),
+            time::buckets(range, Bucket::Day, zone).unwrap(),
+            time::buckets(range, Bucket::Day, utc).unwrap(),
+            time::buckets(range, Bucket::Week, zone).unwrap(),
+        ];
+        for buckets in &bucketings {
+            let plan = Plan::new(range, buckets, zone);
+            days_read += plan.days.len();
+            let hours_only = Plan { days: Vec::new(), hours: vec![range], days_from_us: i64::MAX };
+            for filter in &filters {
+                let got = rollups(db, filter, range, buckets, &plan).await;
+                let want = rollups(db, filter, range, buckets, &hours_only).await;
+                assert_eq!(got, want, "{range:?}, {} buckets, {filter:?}", buckets.len());
+                let counted = want[0].values().any(|(k, _)| k.counters.tickets_opened > 0 && k.backlog != 0);
+                assert!(counted || range.end_us - range.start_us <= HOUR, "{range:?} {filter:?} counts nothing");
+            }
+        }
+    }
+    assert!(days_read > 0, "no query read day rows");
+}
+
+fn day_rows_by_key(rows: Vec<kpi_day::Model>) -> BTreeMap<(i64, String, String, String), (i64, Kpis)> {
+    rows.into_iter()
+        .map(|r| {
+            let facts: Facts = serde_json::from_str(&r.facts).unwrap();
+            ((r.day_us, r.site_id, r.category_id, r.region_path), (r.backlog_delta, facts.kpis(0)))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn day_rows_answer_every_query_as_the_hour_rows_do() {
+    let test_db = TestDatabase::new();
+    let db = flywheel_runtime::db::connect_and_migrate::<Migrator>(&test_db.url()).await.unwrap();
+    // Berlin: the data crosses the 23-hour day of 2025-03-30.
+    let berlin = time::parse_zone("Europe/Berlin").unwrap();
+    project(&db, berlin).await;
+    assert_day_rows_answer_as_hours(&db, berlin).await;
+
+    // The recount (migration backfill, bulk loads) lands where the projector's increments did.
+    let incremental = day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap());
+    assert!(incremental.keys().any(|(_, site, _, path)| site == "s2" && path == "/south/"));
+    assert!(incremental.keys().any(|(_, site, _, path)| site == "s2" && path == "/north/"));
+    store::days::recount(&db, berlin).await.unwrap();
+    assert_eq!(day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap()), incremental);
+
+    // A changed zone: start-up realigns the day rows to it, and they answer as hours again.
+    store::days::realign(&db, berlin).await.unwrap();
+    assert_eq!(day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap()), incremental);
+    let shanghai = time::parse_zone("Asia/Shanghai").unwrap();
+    store::days::realign(&db, shanghai).await.unwrap();
+    let realigned = kpi_day::Entity::find().all(&db).await.unwrap();
+    assert!(realigned.iter().all(|r| time::day_of(shanghai, r.day_us).start_us == r.day_us));
+    assert_day_rows_answer_as_hours(&db, shanghai).await;
+}
