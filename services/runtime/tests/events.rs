@@ -328,3 +328,34 @@ async fn a_failing_event_leaves_its_batch_and_the_rest_is_applied_once() {
     running.stop.send(true).unwrap();
     running.task.await.unwrap();
 }
+
+#[tokio::test]
+async fn published_outbox_rows_are_deleted_once_old_and_waiting_ones_never() {
+    let nats = NatsServer::start().await;
+    let database = TestDatabase::new();
+    let db = connect_and_migrate::<Migrator>(&database.url()).await.unwrap();
+    let js = jetstream::new(nats.client().await);
+    streams::ensure_all(&js).await.unwrap();
+    let relay = Relay::new(db.clone(), js, Outbox::new(), "registry");
+    let txn = begin_write(&db).await.unwrap();
+    outbox::enqueue_all(&txn, &(0..3).map(event).collect::<Vec<_>>()).await.unwrap();
+    txn.commit().await.unwrap();
+    relay.flush(Duration::from_secs(10)).await.unwrap();
+    let txn = begin_write(&db).await.unwrap();
+    outbox::enqueue(&txn, &event(9)).await.unwrap();
+    txn.commit().await.unwrap();
+    let rows = |db: DatabaseConnection| async move {
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM outbox"))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+
+    let now = flywheel_runtime::db::now_micros();
+    assert_eq!(outbox::prune_published(&db, now - 60_000_000).await.unwrap(), 0, "published a moment ago: kept");
+    assert_eq!(outbox::prune_published(&db, now + 1).await.unwrap(), 3);
+    assert_eq!(rows(db.clone()).await, 1, "the unpublished event stays");
+    assert_eq!(outbox::prune_published(&db, i64::MAX).await.unwrap(), 0);
+}

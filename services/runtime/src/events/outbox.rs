@@ -88,6 +88,31 @@ const POLL: Duration = Duration::from_millis(500);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Published rows are kept this long (past JetStream's duplicate window), then deleted, so the
+/// table holds what is waiting, not every event ever sent.
+pub const KEEP_PUBLISHED: Duration = Duration::from_secs(600);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_CHUNK: u64 = 5_000;
+
+/// Deletes the rows published before `before_us`, a chunk per statement (no long write lock);
+/// returns how many.
+pub async fn prune_published(db: &DatabaseConnection, before_us: i64) -> Result<u64, DbErr> {
+    let mut deleted = 0;
+    loop {
+        let seqs: Vec<i64> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Seq)
+            .filter(entity::Column::PublishedUs.lt(before_us))
+            .limit(PRUNE_CHUNK)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if seqs.is_empty() {
+            return Ok(deleted);
+        }
+        deleted += entity::Entity::delete_many().filter(entity::Column::Seq.is_in(seqs)).exec(db).await?.rows_affected;
+    }
+}
 
 /// Publishes the outbox to JetStream.
 pub struct Relay {
@@ -106,9 +131,17 @@ impl Relay {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = MIN_BACKOFF;
         let mut streams_ready = false;
+        let mut pruned_at = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if pruned_at.elapsed() >= PRUNE_EVERY {
+                pruned_at = tokio::time::Instant::now();
+                let before = now_micros() - KEEP_PUBLISHED.as_micros() as i64;
+                if let Err(err) = prune_published(&self.db, before).await {
+                    tracing::warn!(error = %err, "could not delete published outbox rows; retrying later");
+                }
             }
             if !streams_ready {
                 match super::streams::ensure_owned(&self.js, self.service).await {
