@@ -79,11 +79,12 @@ impl EventHandler for RecordingHandler {
 }
 
 async fn applied_count(db: &DatabaseConnection) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM applied"))
-        .await
-        .unwrap()
-        .unwrap();
+    count(db, "SELECT COUNT(*) AS n FROM applied").await
+}
+
+/// The `n` a counting query returns.
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
     row.try_get::<i64>("", "n").unwrap()
 }
 
@@ -317,13 +318,7 @@ async fn a_failing_event_leaves_its_batch_and_the_rest_is_applied_once() {
         async move { (applied_count(&db).await == 149).then_some(()) }
     })
     .await;
-    let distinct = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(DISTINCT event_id) AS n FROM applied"))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let distinct = count(&db, "SELECT COUNT(DISTINCT event_id) AS n FROM applied").await;
     assert_eq!(distinct, 149, "every other event applied exactly once, none half-applied");
     running.stop.send(true).unwrap();
     running.task.await.unwrap();
@@ -344,18 +339,10 @@ async fn published_outbox_rows_are_deleted_once_old_and_waiting_ones_never() {
     let txn = begin_write(&db).await.unwrap();
     outbox::enqueue(&txn, &event(9)).await.unwrap();
     txn.commit().await.unwrap();
-    let rows = |db: DatabaseConnection| async move {
-        let row = db
-            .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM outbox"))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
-    };
 
     let now = flywheel_runtime::db::now_micros();
     assert_eq!(outbox::prune_published(&db, now - 60_000_000).await.unwrap(), 0, "published a moment ago: kept");
     assert_eq!(outbox::prune_published(&db, now + 1).await.unwrap(), 3);
-    assert_eq!(rows(db.clone()).await, 1, "the unpublished event stays");
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM outbox").await, 1, "the unpublished event stays");
     assert_eq!(outbox::prune_published(&db, i64::MAX).await.unwrap(), 0);
 }
