@@ -12,7 +12,8 @@ use flywheel_proto::flywheel::dispatch::v1::{Actor, Ticket, TicketAction, Ticket
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
 use prost::Message;
-use sea_orm::{DatabaseTransaction, EntityTrait, Set, TransactionTrait};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseTransaction, EntityTrait, Set};
 
 /// Who caused a change and under which request.
 #[derive(Clone, Debug)]
@@ -153,17 +154,15 @@ impl Change {
             body: Set(t.encode_to_vec()),
         };
         match &self.before {
-            // In a savepoint: callers may carry on after AlreadyExists, and on PostgreSQL a failed
-            // statement would otherwise abort the whole transaction.
+            // A conflict inserts nothing instead of failing: callers may carry on after
+            // AlreadyExists, and on PostgreSQL a failed statement would abort the transaction.
             None => {
-                let savepoint = txn.begin().await?;
-                match ticket::Entity::insert(row).exec_without_returning(&savepoint).await {
-                    Ok(_) => savepoint.commit().await?,
-                    Err(e) if flywheel_runtime::error::is_unique_violation(&e) => {
-                        savepoint.rollback().await?;
-                        return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: origin_key(t) });
-                    }
-                    Err(e) => return Err(e.into()),
+                let inserted = ticket::Entity::insert(row)
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .exec_without_returning(txn)
+                    .await?;
+                if inserted == 0 {
+                    return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: origin_key(t) });
                 }
             }
             Some(before) => {
