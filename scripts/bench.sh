@@ -130,7 +130,7 @@ if $smoke; then
   registry=(--sizes 200 --calls 20)
   analytics=(--tickets 10000 --days 7 --calls 3)
 else
-  intake=(--rates 250,500,1000,2000,4000 --step-secs 10)
+  intake=(--rates "${BENCH_INTAKE_RATES:-250,500,1000,2000,4000}" --step-secs 10)
   ceiling=(--rates 500,1000,2000,4000,8000 --step-secs 10)
   scale=(--sizes 100,10000,100000 --decisions 2000)
   registry=(--sizes 1000,100000 --calls 200)
