@@ -356,23 +356,21 @@ pub async fn upsert_category(db: &impl ConnectionTrait, category: category::Mode
 
 /// Counts one applied event of `stream` that happened at `time_us`.
 pub async fn record_progress(db: &impl ConnectionTrait, stream: &str, time_us: i64) -> Result<(), DbErr> {
-    match stream_progress::Entity::find_by_id(stream.to_owned()).one(db).await? {
-        Some(p) => {
-            let (applied, last) = (p.events_applied + 1, Ord::max(p.last_event_us, time_us));
-            let mut active = p.into_active_model();
-            active.events_applied = Set(applied);
-            active.last_event_us = Set(last);
-            active.update(db).await.map(drop)
-        }
-        None => stream_progress::ActiveModel {
-            stream: Set(stream.to_owned()),
-            events_applied: Set(1),
-            last_event_us: Set(time_us),
-        }
-        .insert(db)
+    use stream_progress::Column::{EventsApplied, LastEventUs, Stream};
+    // One upsert: the event counts once more, and the latest time is the later of the two.
+    let stored = Expr::col((stream_progress::Entity, LastEventUs));
+    let later = Expr::case(stored.clone().lt(time_us), Expr::val(time_us)).finally(stored);
+    let row = stream_progress::ActiveModel { stream: Set(stream.to_owned()), events_applied: Set(1), last_event_us: Set(time_us) };
+    stream_progress::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Stream)
+                .value(EventsApplied, Expr::col((stream_progress::Entity, EventsApplied)).add(1))
+                .value(LastEventUs, later)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
         .await
-        .map(drop),
-    }
+        .map(drop)
 }
 
 pub async fn progress(db: &impl ConnectionTrait) -> Result<Vec<stream_progress::Model>, DbErr> {
