@@ -142,15 +142,15 @@ pub async fn add_facts(
 }
 
 /// Adds `delta` to the running backlog of a cell under `region_path`, which has an hour row at
-/// `hour_us`; under the same row lock discipline as `add_facts`.
+/// `hour_us`, in one upsert (which locks the row as `add_facts` locks its hour row).
 async fn book_backlog(db: &impl ConnectionTrait, hour_us: i64, cell: &Cell, region_path: &str, delta: i64) -> Result<(), DbErr> {
-    let empty = kpi_backlog::ActiveModel {
+    let row = kpi_backlog::ActiveModel {
         site_id: Set(cell.site_id.clone()),
         category_id: Set(cell.category_id.clone()),
         dimension: Set(cell.dimension),
         perspective: Set(cell.perspective),
         region_path: Set(region_path.to_owned()),
-        backlog: Set(0),
+        backlog: Set(delta),
         first_hour_us: Set(hour_us),
     };
     let key = [
@@ -160,20 +160,19 @@ async fn book_backlog(db: &impl ConnectionTrait, hour_us: i64, cell: &Cell, regi
         kpi_backlog::Column::Perspective,
         kpi_backlog::Column::RegionPath,
     ];
-    kpi_backlog::Entity::insert(empty)
-        .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
+    // One upsert: a new row starts at `delta`; an existing one adds it and keeps the earlier hour.
+    let stored_first = Expr::col((kpi_backlog::Entity, kpi_backlog::Column::FirstHourUs));
+    let earlier = Expr::case(stored_first.clone().gt(hour_us), Expr::val(hour_us)).finally(stored_first);
+    kpi_backlog::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns(key)
+                .value(kpi_backlog::Column::Backlog, Expr::col((kpi_backlog::Entity, kpi_backlog::Column::Backlog)).add(delta))
+                .value(kpi_backlog::Column::FirstHourUs, earlier)
+                .to_owned(),
+        )
         .exec_without_returning(db)
-        .await?;
-    let row = kpi_backlog::Entity::find_by_id(backlog_id(cell, region_path))
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("kpi_backlog row just ensured".into()))?;
-    let (backlog, first) = (row.backlog + delta, Ord::min(row.first_hour_us, hour_us));
-    let mut active = row.into_active_model();
-    active.backlog = Set(backlog);
-    active.first_hour_us = Set(first);
-    active.update(db).await.map(drop)
+        .await
+        .map(drop)
 }
 
 /// Takes a moved hour row's delta off the running backlog of its previous path, whose earliest
