@@ -32,8 +32,8 @@ fn row(day_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: &
     })
 }
 
-/// Adds a contribution to a day row: inserted whole when new, else merged under a row lock,
-/// as the hour row is.
+/// Adds a contribution to a day row: merged under a row lock when it exists, else inserted
+/// whole, as the hour row is.
 pub(super) async fn add(
     db: &impl ConnectionTrait,
     day_us: i64,
@@ -50,20 +50,24 @@ pub(super) async fn add(
         kpi_day::Column::Perspective,
         kpi_day::Column::RegionPath,
     ];
-    let inserted = kpi_day::Entity::insert(row(day_us, cell, region_path, backlog_delta, facts)?)
-        .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?
-        == 1;
-    if inserted {
-        return Ok(());
-    }
     let id = (day_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective, region_path.to_owned());
-    let row = kpi_day::Entity::find_by_id(id)
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("kpi_day row just ensured".into()))?;
+    let locked = || kpi_day::Entity::find_by_id(id.clone()).lock_exclusive().one(db);
+    // Read under the lock first (a day row takes many contributions); a new one is inserted
+    // whole, and only a concurrent insert sends us back to the lock.
+    let row = match locked().await? {
+        Some(row) => row,
+        None => {
+            let inserted = kpi_day::Entity::insert(row(day_us, cell, region_path, backlog_delta, facts)?)
+                .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
+                .exec_without_returning(db)
+                .await?
+                == 1;
+            if inserted {
+                return Ok(());
+            }
+            locked().await?.ok_or_else(|| DbErr::RecordNotFound("kpi_day row inserted concurrently".into()))?
+        }
+    };
     let mut merged = decode(&row.facts)?;
     merged.merge(facts);
     let delta = row.backlog_delta + backlog_delta;

@@ -90,42 +90,57 @@ pub async fn add_facts(
     backlog_delta: i64,
     facts: &Facts,
 ) -> Result<(), DbErr> {
-    let empty = kpi_hour::ActiveModel {
-        hour_us: Set(hour_us),
-        site_id: Set(cell.site_id.clone()),
-        category_id: Set(cell.category_id.clone()),
-        dimension: Set(cell.dimension),
-        perspective: Set(cell.perspective),
-        region_path: Set(region_path.to_owned()),
-        backlog_delta: Set(0),
-        facts: Set(encode(&Facts::default())?),
-    };
-    let key = [
-        kpi_hour::Column::HourUs,
-        kpi_hour::Column::SiteId,
-        kpi_hour::Column::CategoryId,
-        kpi_hour::Column::Dimension,
-        kpi_hour::Column::Perspective,
-    ];
-    let new_hour = kpi_hour::Entity::insert(empty)
-        .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?
-        == 1;
     let id = (hour_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective);
-    let row = kpi_hour::Entity::find_by_id(id)
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("kpi_hour row just ensured".into()))?;
-    let mut merged = decode(&row.facts)?;
-    merged.merge(facts);
-    let (before, old_path) = (row.backlog_delta, row.region_path.clone());
-    let mut active = row.into_active_model();
-    active.facts = Set(encode(&merged)?);
-    active.backlog_delta = Set(before + backlog_delta);
-    active.region_path = Set(region_path.to_owned());
-    active.update(db).await?;
+    let locked = || kpi_hour::Entity::find_by_id(id.clone()).lock_exclusive().one(db);
+    // The row is read under its lock first (most contributions land in an hour row that exists);
+    // a new one is inserted whole, and only a concurrent insert sends us back to the lock.
+    let existing = match locked().await? {
+        Some(row) => Some(row),
+        None => {
+            let fresh = kpi_hour::ActiveModel {
+                hour_us: Set(hour_us),
+                site_id: Set(cell.site_id.clone()),
+                category_id: Set(cell.category_id.clone()),
+                dimension: Set(cell.dimension),
+                perspective: Set(cell.perspective),
+                region_path: Set(region_path.to_owned()),
+                backlog_delta: Set(backlog_delta),
+                facts: Set(encode(facts)?),
+            };
+            let key = [
+                kpi_hour::Column::HourUs,
+                kpi_hour::Column::SiteId,
+                kpi_hour::Column::CategoryId,
+                kpi_hour::Column::Dimension,
+                kpi_hour::Column::Perspective,
+            ];
+            let inserted = kpi_hour::Entity::insert(fresh)
+                .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
+                .exec_without_returning(db)
+                .await?
+                == 1;
+            if inserted {
+                None
+            } else {
+                Some(locked().await?.ok_or_else(|| DbErr::RecordNotFound("kpi_hour row inserted concurrently".into()))?)
+            }
+        }
+    };
+    let new_hour = existing.is_none();
+    let (before, old_path) = match existing {
+        Some(row) => {
+            let mut merged = decode(&row.facts)?;
+            merged.merge(facts);
+            let (before, old_path) = (row.backlog_delta, row.region_path.clone());
+            let mut active = row.into_active_model();
+            active.facts = Set(encode(&merged)?);
+            active.backlog_delta = Set(before + backlog_delta);
+            active.region_path = Set(region_path.to_owned());
+            active.update(db).await?;
+            (before, old_path)
+        }
+        None => (0, region_path.to_owned()),
+    };
     let day = day_of(day_zone, hour_us);
     if old_path == region_path {
         days::add(db, day.start_us, cell, region_path, backlog_delta, facts).await?;
