@@ -100,9 +100,7 @@ impl Feedback {
         };
         let m = Move { to, note, cause: StatusChangeCause::Ticket, ticket_id: &ticket.id };
         let (_, out) = move_status(txn, row, m).await?;
-        for e in &out {
-            flywheel_runtime::events::outbox::enqueue(txn, e).await?;
-        }
+        flywheel_runtime::events::outbox::enqueue_all(txn, &out).await?;
         Ok(())
     }
 

@@ -308,14 +308,10 @@ impl Consumer<'_> {
                     let failed = batch.remove(at);
                     self.settle_failure(&failed, error).await?;
                 }
-                Err(BatchFailure { at: None, .. }) if batch.len() > 1 => {
+                Err(BatchFailure { at: None, .. }) => {
                     for delivery in batch.drain(..) {
                         self.apply_alone(delivery).await?;
                     }
-                }
-                Err(BatchFailure { at: None, error }) => {
-                    let last = batch.remove(0);
-                    self.settle_failure(&last, error).await?;
                 }
             }
         }
