@@ -66,6 +66,17 @@ impl From<prost::DecodeError> for HandlerError {
 pub trait EventHandler: Send + Sync + 'static {
     async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError>;
 
+    /// Applies several events, in order, in one transaction. The default handles them one by
+    /// one; a handler overrides it to read and write for the whole batch at once. A failure
+    /// names the event at fault (its index in `events`) when there is one, so the rest can be
+    /// applied without it; `at: None` sends every event of the batch through `handle_batch` alone.
+    async fn handle_batch(&self, txn: &DatabaseTransaction, events: &[&IncomingEvent]) -> Result<(), BatchFailure> {
+        for (at, event) in events.iter().enumerate() {
+            self.handle(txn, event).await.map_err(|error| BatchFailure { at: Some(at), error })?;
+        }
+        Ok(())
+    }
+
     /// Called after a transaction that applied events committed: the place to wake whatever
     /// reads the changes (a wake-up from inside `handle` could come before they are visible).
     fn committed(&self) {}
@@ -123,15 +134,17 @@ pub async fn apply_batch_once(
         .into_iter()
         .map(|row| row.event_id)
         .collect();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for (at, event) in events.iter().enumerate() {
-        if !seen.insert(event.id.clone()) {
-            outcomes.push(Applied::AlreadyApplied);
-            continue;
-        }
-        let failed = |error: HandlerError| BatchFailure { at: Some(at), error };
-        handler.handle(&txn, event).await.map_err(failed)?;
-        outcomes.push(Applied::Applied);
+    let outcomes: Vec<Applied> = events
+        .iter()
+        .map(|event| if seen.insert(event.id.clone()) { Applied::Applied } else { Applied::AlreadyApplied })
+        .collect();
+    let fresh: Vec<usize> = (0..events.len()).filter(|at| outcomes[*at] == Applied::Applied).collect();
+    if !fresh.is_empty() {
+        let batch: Vec<&IncomingEvent> = fresh.iter().map(|at| events[*at]).collect();
+        handler
+            .handle_batch(&txn, &batch)
+            .await
+            .map_err(|failure| BatchFailure { at: failure.at.map(|i| fresh[i]), error: failure.error })?;
     }
     let applied: Vec<entity::ActiveModel> = events
         .iter()
