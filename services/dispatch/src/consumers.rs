@@ -5,7 +5,7 @@ use crate::app::Dispatch;
 use crate::store::{self, Kind};
 use flywheel_proto::flywheel::feedback::v1 as feedback;
 use flywheel_proto::flywheel::registry::v1 as registry;
-use flywheel_runtime::events::consumer::{ConsumerSpec, EventHandler, HandlerError};
+use flywheel_runtime::events::consumer::{BatchFailure, ConsumerSpec, EventHandler, HandlerError};
 use flywheel_runtime::events::{outbox, subscriptions, IncomingEvent, OutgoingEvent};
 use flywheel_runtime::{Config, Error};
 use prost::Message;
@@ -92,18 +92,23 @@ pub struct FeedbackIntake {
     pub dispatch: Dispatch,
 }
 
-#[async_trait::async_trait]
-impl EventHandler for FeedbackIntake {
-    async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
-        let events: Vec<OutgoingEvent> = match event.subject.as_str() {
-            "flywheel.feedback.report.submitted" => {
-                let report = event.decode::<feedback::ReportSubmitted>()?.report.unwrap_or_default();
-                self.dispatch.ticket_for_report(txn, report, &event.correlation_id).await.map_err(internal)?
-            }
-            "flywheel.feedback.report.classified" => {
-                let report = event.decode::<feedback::ReportClassified>()?.report.unwrap_or_default();
-                self.dispatch.ticket_for_report(txn, report, &event.correlation_id).await.map_err(internal)?
-            }
+/// Reports whose events ask for a ticket: a new report, or one classified after submission.
+fn asks_for_ticket(subject: &str) -> bool {
+    matches!(subject, "flywheel.feedback.report.submitted" | "flywheel.feedback.report.classified")
+}
+
+fn report_of(event: &IncomingEvent) -> Result<feedback::Report, HandlerError> {
+    let report = match event.subject.as_str() {
+        "flywheel.feedback.report.submitted" => event.decode::<feedback::ReportSubmitted>()?.report,
+        _ => event.decode::<feedback::ReportClassified>()?.report,
+    };
+    Ok(report.unwrap_or_default())
+}
+
+impl FeedbackIntake {
+    /// Applies an event that does not ask for a ticket; returns the events to publish.
+    async fn follow(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<Vec<OutgoingEvent>, HandlerError> {
+        Ok(match event.subject.as_str() {
             "flywheel.feedback.report.supported" => {
                 let m = event.decode::<feedback::ReportSupported>()?;
                 let report = m.report.unwrap_or_default();
@@ -125,8 +130,43 @@ impl EventHandler for FeedbackIntake {
                 self.dispatch.reopen_for_report(txn, &m.ticket_id, &report.id, &note).await.map_err(internal)?
             }
             _ => Vec::new(),
-        };
-        outbox::enqueue_all(txn, &events).await?;
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for FeedbackIntake {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
+        self.handle_batch(txn, &[event]).await.map_err(|failure| failure.error)
+    }
+
+    /// Runs of consecutive reports asking for tickets are created together; other events are
+    /// applied one by one between them, so each report's events keep their order.
+    async fn handle_batch(&self, txn: &DatabaseTransaction, events: &[&IncomingEvent]) -> Result<(), BatchFailure> {
+        let mut publish = Vec::new();
+        let mut at = 0;
+        while at < events.len() {
+            let run = events[at..].iter().take_while(|e| asks_for_ticket(&e.subject)).count();
+            if run == 0 {
+                let out = self.follow(txn, events[at]).await.map_err(|error| BatchFailure { at: Some(at), error })?;
+                publish.extend(out);
+                at += 1;
+                continue;
+            }
+            let mut reports = Vec::with_capacity(run);
+            for (i, event) in events[at..at + run].iter().enumerate() {
+                let report = report_of(event).map_err(|error| BatchFailure { at: Some(at + i), error })?;
+                reports.push((report, event.correlation_id.clone()));
+            }
+            let out = self
+                .dispatch
+                .tickets_for_reports(txn, reports)
+                .await
+                .map_err(|f| BatchFailure { at: f.at.map(|i| at + i), error: internal(f.error) })?;
+            publish.extend(out);
+            at += run;
+        }
+        outbox::enqueue_all(txn, &publish).await.map_err(|e| BatchFailure { at: None, error: e.into() })?;
         Ok(())
     }
 

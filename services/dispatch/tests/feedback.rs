@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use flywheel_proto::flywheel::dispatch::v1::*;
 use flywheel_proto::flywheel::feedback::v1 as feedback;
+use flywheel_proto::flywheel::registry::v1 as registry;
 use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -107,4 +108,64 @@ async fn reports_without_field_work_make_no_ticket() {
     consumed(&js, "FLYWHEEL_FEEDBACK").await;
     let mut c = h.client.clone();
     assert!(c.list_tickets(ListTicketsRequest::default()).await.unwrap().into_inner().tickets.is_empty());
+}
+
+/// Reports that arrive together are ticketed in one batch exactly as one by one: one ticket per
+/// report in arrival order (consecutive codes), each decision seeing the load of the ones
+/// before it (no crew past its capacity), a "me too" between them applied to its ticket, and a
+/// report that cannot be ticketed (its zone is of another site) dead-lettered without holding
+/// up the others.
+#[tokio::test]
+async fn reports_arriving_together_are_ticketed_as_one_by_one() {
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    let small = create_crew(&mut h.client, crew("small", &[&d.tower.id], &[], 3)).await;
+    let large = create_crew(&mut h.client, crew("large", &[&d.tower.id], &[], 100)).await;
+    let js = h.js().await;
+    let zone = registry::Zone { id: "wetland-boardwalk".into(), site_id: d.wetland.id.clone(), code: "boardwalk".into(), name: "Boardwalk".into(), status: 1, version: 1, ..Default::default() };
+    publish(&js, "registry", "flywheel.registry.zone.created", &zone.id, &registry::ZoneCreated { zone: Some(zone.clone()) }).await;
+    consumed(&js, "FLYWHEEL_REGISTRY").await;
+    h.service.take().unwrap().stop().await.unwrap();
+
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let r = report(&format!("report-{i:02}"), &d.tower.id, &d.lights.id);
+        publish(&js, "feedback", "flywheel.feedback.report.submitted", &r.id, &feedback::ReportSubmitted { report: Some(r.clone()) }).await;
+        match i {
+            5 => {
+                let wrong_zone = feedback::Report { zone_id: zone.id.clone(), ..report("report-wrong-zone", &d.tower.id, &d.lights.id) };
+                let msg = feedback::ReportSubmitted { report: Some(wrong_zone) };
+                publish(&js, "feedback", "flywheel.feedback.report.submitted", "report-wrong-zone", &msg).await;
+            }
+            8 => {
+                let supported = feedback::ReportSupported { report: Some(r.clone()), support_count: 4, ..Default::default() };
+                publish(&js, "feedback", "flywheel.feedback.report.supported", &r.id, &supported).await;
+            }
+            12 => {
+                // The same report again, classified: no second ticket.
+                let classified = feedback::ReportClassified { report: Some(r.clone()), classified_by: "staff-1".into() };
+                publish(&js, "feedback", "flywheel.feedback.report.classified", &r.id, &classified).await;
+            }
+            _ => {}
+        }
+        expected.push(r.id);
+    }
+    h.restart().await;
+    consumed(&js, "FLYWHEEL_FEEDBACK").await;
+
+    let list = ListTicketsRequest { page_size: 100, ..Default::default() };
+    let mut tickets = h.client.list_tickets(list).await.unwrap().into_inner().tickets;
+    tickets.sort_by_key(|t| t.origin.clone().unwrap_or_default().report_id);
+    let reports: Vec<String> = tickets.iter().map(|t| t.origin.clone().unwrap_or_default().report_id).collect();
+    assert_eq!(reports, expected, "one ticket per report, none for the wrong zone");
+    let numbers: Vec<i64> = tickets.iter().map(|t| t.code.rsplit('-').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(numbers, (1..=20).collect::<Vec<i64>>(), "codes in arrival order: {:?}", tickets.iter().map(|t| &t.code).collect::<Vec<_>>());
+    assert!(tickets.iter().all(|t| t.state == TicketState::Assigned as i32), "every ticket assigned");
+    assert_eq!(tickets[8].support_count, 4, "the support between the reports reached its ticket");
+    for c in [&small, &large] {
+        let assigned = tickets.iter().filter(|t| t.crew_id == c.id).count() as i32;
+        let now = h.client.get_crew(GetCrewRequest { id: c.id.clone() }).await.unwrap().into_inner();
+        assert_eq!(now.open_ticket_count, assigned, "crew {} counts the tickets it was given", c.code);
+        assert!(assigned <= c.capacity, "crew {} got {assigned} tickets, past its capacity {}", c.code, c.capacity);
+    }
 }

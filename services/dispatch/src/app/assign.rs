@@ -14,13 +14,12 @@ use flywheel_proto::flywheel::dispatch::v1::{
 };
 use flywheel_proto::flywheel::registry::v1::Category;
 use flywheel_runtime::{Error, Result};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use std::collections::HashMap;
 
 impl Dispatch {
-    /// Runs automatic dispatch on the ticket of `ch`, skipping `excluded` crews. A waiting ticket
-    /// (NEW, REOPENED) is assigned or marked unassignable; a held one is reassigned or left as it
-    /// is. Returns whether a crew was assigned.
+    /// Runs automatic dispatch on the ticket of `ch`, skipping `excluded` crews (see
+    /// [`dispatch_among`]). Returns whether a crew was assigned.
     pub(super) async fn auto_dispatch(
         &self,
         txn: &DatabaseTransaction,
@@ -36,22 +35,7 @@ impl Dispatch {
         self.index.refresh(txn).await?;
         let covering = self.index.covering(&t.site_id, &t.region_path);
         let candidates = candidates(txn, covering, ch.now_us).await?;
-        let mut excluded = excluded.to_vec();
-        excluded.extend(t.declined_crew_ids.iter().cloned());
-        let location = t.location.unwrap_or_default();
-        let need = Need { skills: &skills, p1: t.priority == Priority::P1 as i32, location: &location, excluded: &excluded, now_us: ch.now_us };
-        let decision = scorer::decide(trigger, &need, &candidates);
-        match decision.chosen.clone() {
-            Some(chosen) => {
-                assign(ch, &chosen.crew_id, decision, true);
-                Ok(true)
-            }
-            None if is_held(ch.state()) => Ok(false),
-            None => {
-                mark_unassignable(ch, decision, trigger);
-                Ok(false)
-            }
-        }
+        Ok(dispatch_among(ch, trigger, &skills, &candidates, excluded).is_some())
     }
 
     /// The dispatcher's choice of crew: it must be active and, unless `override_eligibility`,
@@ -82,20 +66,48 @@ impl Dispatch {
     }
 }
 
+/// Automatic dispatch among `candidates` (the covering crews): a waiting ticket (NEW, REOPENED)
+/// is assigned or marked unassignable; a held one is reassigned or left as it is. Returns the
+/// crew assigned, if any.
+pub(super) fn dispatch_among(
+    ch: &mut Change,
+    trigger: DispatchTrigger,
+    skills: &[String],
+    candidates: &[Candidate],
+    excluded: &[String],
+) -> Option<String> {
+    let t = &ch.ticket;
+    let mut excluded = excluded.to_vec();
+    excluded.extend(t.declined_crew_ids.iter().cloned());
+    let location = t.location.unwrap_or_default();
+    let need = Need { skills, p1: t.priority == Priority::P1 as i32, location: &location, excluded: &excluded, now_us: ch.now_us };
+    let decision = scorer::decide(trigger, &need, candidates);
+    match decision.chosen.clone() {
+        Some(chosen) => {
+            assign(ch, &chosen.crew_id, decision, true);
+            Some(chosen.crew_id)
+        }
+        None if is_held(ch.state()) => None,
+        None => {
+            mark_unassignable(ch, decision, trigger);
+            None
+        }
+    }
+}
+
 /// The covering crews with their load as of this transaction and their duty now.
 pub async fn candidates(txn: &impl ConnectionTrait, covering: Vec<Crew>, now_us: i64) -> Result<Vec<Candidate>> {
     if covering.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<String> = covering.iter().map(|c| c.id.clone()).collect();
-    let rows: HashMap<String, crew::Model> = crew::Entity::find()
-        .filter(crew::Column::Id.is_in(ids))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
-    Ok(covering
+    let rows = store::crews_by_id(txn, ids).await?;
+    Ok(candidates_among(covering, &rows, now_us))
+}
+
+/// The covering crews whose rows are active, with the load the rows hold and their duty now.
+pub(super) fn candidates_among(covering: Vec<Crew>, rows: &HashMap<String, crew::Model>, now_us: i64) -> Vec<Candidate> {
+    covering
         .into_iter()
         .filter_map(|c| {
             let row = rows.get(&c.id).filter(|r| r.active)?;
@@ -113,7 +125,7 @@ pub async fn candidates(txn: &impl ConnectionTrait, covering: Vec<Crew>, now_us:
                 on_call,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Gives the ticket to `crew_id`: ASSIGN from a waiting state, REASSIGN from a held one.

@@ -119,7 +119,36 @@ impl Change {
     }
 
     /// Writes the ticket, its history entries and the crews' loads; returns the ticket and events.
-    pub async fn commit(mut self, txn: &DatabaseTransaction) -> Result<(Ticket, Vec<OutgoingEvent>)> {
+    pub async fn commit(self, txn: &DatabaseTransaction) -> Result<(Ticket, Vec<OutgoingEvent>)> {
+        let w = self.into_write();
+        match &w.expected_version {
+            // A conflict inserts nothing instead of failing: callers may carry on after
+            // AlreadyExists, and on PostgreSQL a failed statement would abort the transaction.
+            None => {
+                let inserted = ticket::Entity::insert(w.row)
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .exec_without_returning(txn)
+                    .await?;
+                if inserted == 0 {
+                    return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: origin_key(&w.ticket) });
+                }
+            }
+            Some(version) => {
+                store::save_versioned(txn, "ticket", &w.ticket.id, *version, w.row).await?;
+            }
+        }
+        for (crew, delta) in &w.loads {
+            store::add_load(txn, crew, *delta, w.now_us).await?;
+        }
+        if !w.history.is_empty() {
+            store::take_turns(txn, "ticket_change").await?;
+            ticket_change::Entity::insert_many(w.history).exec_without_returning(txn).await?;
+        }
+        Ok((w.ticket, w.events))
+    }
+
+    /// What the change writes: the ticket row, the crews' load changes and the history rows.
+    pub fn into_write(mut self) -> TicketWrite {
         let t = &mut self.ticket;
         let state = TicketState::try_from(t.state).unwrap_or(TicketState::Unspecified);
         let sla_clock = t.sla.unwrap_or_default();
@@ -153,41 +182,35 @@ impl Change {
             history_len: Set(self.history_len),
             body: Set(t.encode_to_vec()),
         };
-        match &self.before {
-            // A conflict inserts nothing instead of failing: callers may carry on after
-            // AlreadyExists, and on PostgreSQL a failed statement would abort the transaction.
-            None => {
-                let inserted = ticket::Entity::insert(row)
-                    .on_conflict(OnConflict::new().do_nothing().to_owned())
-                    .exec_without_returning(txn)
-                    .await?;
-                if inserted == 0 {
-                    return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: origin_key(t) });
-                }
-            }
-            Some(before) => {
-                store::save_versioned(txn, "ticket", &t.id, before.version, row).await?;
-            }
-        }
         let holder = |t: &Ticket| {
             let s = TicketState::try_from(t.state).unwrap_or(TicketState::Unspecified);
             Some(t.crew_id.clone()).filter(|c| is_held(s) && !c.is_empty())
         };
         let (was, now) = (self.before.as_ref().and_then(holder), holder(&self.ticket));
-        if was != now {
-            if let Some(c) = &was {
-                store::add_load(txn, c, -1, self.now_us).await?;
-            }
-            if let Some(c) = &now {
-                store::add_load(txn, c, 1, self.now_us).await?;
-            }
+        let loads = if was == now { Vec::new() } else { was.map(|c| (c, -1)).into_iter().chain(now.map(|c| (c, 1))).collect() };
+        TicketWrite {
+            row,
+            expected_version: self.before.as_ref().map(|b| b.version),
+            loads,
+            history: self.rows,
+            now_us: self.now_us,
+            ticket: self.ticket,
+            events: self.events,
         }
-        if !self.rows.is_empty() {
-            store::take_turns(txn, "ticket_change").await?;
-            ticket_change::Entity::insert_many(self.rows).exec_without_returning(txn).await?;
-        }
-        Ok((self.ticket, self.events))
     }
+}
+
+/// The rows one change writes, for writing several changes together.
+pub struct TicketWrite {
+    pub row: ticket::ActiveModel,
+    /// The stored version the change started from; `None` for a new ticket.
+    pub expected_version: Option<i64>,
+    /// Crews whose open-ticket count moves (by -1 or +1).
+    pub loads: Vec<(String, i32)>,
+    pub history: Vec<ticket_change::ActiveModel>,
+    pub now_us: i64,
+    pub ticket: Ticket,
+    pub events: Vec<OutgoingEvent>,
 }
 
 fn origin_key(t: &Ticket) -> String {

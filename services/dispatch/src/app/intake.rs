@@ -1,51 +1,19 @@
-//! What feedback's events ask of dispatch, applied in the consumer's transaction: a report that
-//! needs field work becomes one ticket; a reopen request reopens the report's ticket once.
+//! What feedback's events ask of dispatch besides new tickets (`report_tickets`), applied in the
+//! consumer's transaction: support counts, closing on a good rating, reopening once on a bad one.
 
 use super::change::{Cause, Change};
 use super::Dispatch;
 use crate::store::entities::ticket;
-use flywheel_proto::flywheel::dispatch::v1::{Actor, ActorKind, ReopenReason, Ticket, TicketOrigin, TicketOriginKind, TicketState};
-use flywheel_proto::flywheel::feedback::v1::Report;
+use flywheel_proto::flywheel::dispatch::v1::{Actor, ActorKind, ReopenReason, Ticket, TicketState};
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 
-fn feedback() -> Cause {
+pub(super) fn feedback() -> Cause {
     Cause { actor: Actor { kind: ActorKind::Service as i32, id: "feedback".into(), ..Default::default() }, request_id: String::new() }
 }
 
 impl Dispatch {
-    /// Creates the ticket of a report that needs field work, unless it has one already.
-    pub async fn ticket_for_report(&self, txn: &DatabaseTransaction, report: Report, corr: &str) -> Result<Vec<OutgoingEvent>> {
-        if !report.needs_field_work || report.site_id.is_empty() || report.category_id.is_empty() {
-            return Ok(Vec::new());
-        }
-        let corr = if report.correlation_id.is_empty() { corr.to_owned() } else { report.correlation_id.clone() };
-        let request = Ticket {
-            site_id: report.site_id,
-            zone_id: report.zone_id,
-            category_id: report.category_id,
-            priority: report.priority_hint,
-            description: report.description.chars().take(4000).collect(),
-            origin: Some(TicketOrigin {
-                kind: TicketOriginKind::ResidentReport as i32,
-                report_id: report.id,
-                report_tracking_code: report.tracking_code.chars().take(32).collect(),
-                ..Default::default()
-            }),
-            location: report.location,
-            media_urls: report.media_urls.into_iter().take(20).collect(),
-            support_count: report.support_count,
-            ..Default::default()
-        };
-        match self.create_in(txn, request, None, feedback(), &corr).await {
-            Ok((_, events)) => Ok(events),
-            // Another event about the same report made the ticket first.
-            Err(Error::AlreadyExists { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Records the report's latest "me too" count on its ticket. Informational: no history entry
     /// and no new version, so no one's next command is refused for it.
     pub async fn note_support(&self, txn: &DatabaseTransaction, report_id: &str, support_count: i32) -> Result<()> {

@@ -7,6 +7,7 @@ mod commands;
 mod crews;
 mod intake;
 mod plans;
+mod report_tickets;
 mod schedulers;
 mod tickets;
 pub mod watch;

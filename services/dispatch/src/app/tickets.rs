@@ -56,24 +56,9 @@ impl Dispatch {
             }
         }
         let now = flywheel_runtime::db::now_micros();
-        let priority = if req.priority == 0 { category.default_priority } else { req.priority };
-        let (ack, resolve) = targets(&category, priority);
-        let ticket = Ticket {
-            id: new_id(),
-            code: next_code(txn, now).await?,
-            region_path: site.region_path.clone(),
-            cell: category.cell,
-            priority,
-            title: if req.title.trim().is_empty() { category.name.clone() } else { req.title.trim().to_owned() },
-            location: req.location.or(site.location),
-            state: TicketState::New as i32,
-            sla: Some(sla::start_cycle(1, now, ack, resolve)),
-            correlation_id: corr.to_owned(),
-            history: Vec::new(),
-            ..req
-        };
-        let mut ch = Change::create(ticket, cause, now);
-        ch.record_plain(TicketAction::Create, TicketState::New, |_| {});
+        let (prefix, day) = number_prefix(now);
+        let code = code(&prefix, store::issue_ticket_numbers(txn, &day, &prefix, 1).await?);
+        let mut ch = new_ticket(req, &site, &category, code, cause, now, corr);
         match crew {
             Some(crew) if store::crew_row(txn, crew).await?.active => assign(&mut ch, crew, manual_decision(), false),
             _ => {
@@ -233,29 +218,62 @@ pub(super) fn targets(category: &Category, priority: i32) -> (i64, i64) {
         .unwrap_or((DAY_US, 7 * DAY_US))
 }
 
+/// A new ticket of `site` and `category` as the request asks, with its creation recorded.
+pub(super) fn new_ticket(req: Ticket, site: &Site, category: &Category, code: String, cause: Cause, now: i64, corr: &str) -> Change {
+    let priority = if req.priority == 0 { category.default_priority } else { req.priority };
+    let (ack, resolve) = targets(category, priority);
+    let ticket = Ticket {
+        id: new_id(),
+        code,
+        region_path: site.region_path.clone(),
+        cell: category.cell,
+        priority,
+        title: if req.title.trim().is_empty() { category.name.clone() } else { req.title.trim().to_owned() },
+        location: req.location.or(site.location),
+        state: TicketState::New as i32,
+        sla: Some(sla::start_cycle(1, now, ack, resolve)),
+        correlation_id: corr.to_owned(),
+        history: Vec::new(),
+        ..req
+    };
+    let mut ch = Change::create(ticket, cause, now);
+    ch.record_plain(TicketAction::Create, TicketState::New, |_| {});
+    ch
+}
+
 /// The zone and asset of a ticket, when given, must be known, active and of its site.
 async fn check_parts(txn: &DatabaseTransaction, t: &Ticket, site: &Site) -> Result<()> {
-    if !t.zone_id.is_empty() {
-        let zone: Zone = store::active_replica(txn, Kind::Zone, &t.zone_id).await?;
-        if zone.site_id != site.id {
-            return Err(Error::FailedPrecondition { kind: "zone", id: zone.id, state: "ACTIVE".into(), reason: "the zone is not of the ticket's site".into() });
-        }
+    let zone = match t.zone_id.as_str() {
+        "" => None,
+        id => Some(store::active_replica::<Zone>(txn, Kind::Zone, id).await?),
+    };
+    let asset = match t.asset_id.as_str() {
+        "" => None,
+        id => Some(store::active_replica::<Asset>(txn, Kind::Asset, id).await?),
+    };
+    parts_of_site(zone.as_ref(), asset.as_ref(), site)
+}
+
+/// A ticket's zone and asset must be of its site.
+pub(super) fn parts_of_site(zone: Option<&Zone>, asset: Option<&Asset>, site: &Site) -> Result<()> {
+    if let Some(zone) = zone.filter(|z| z.site_id != site.id) {
+        return Err(Error::FailedPrecondition { kind: "zone", id: zone.id.clone(), state: "ACTIVE".into(), reason: "the zone is not of the ticket's site".into() });
     }
-    if !t.asset_id.is_empty() {
-        let asset: Asset = store::active_replica(txn, Kind::Asset, &t.asset_id).await?;
-        if asset.site_id != site.id {
-            return Err(Error::FailedPrecondition { kind: "asset", id: asset.id, state: "ACTIVE".into(), reason: "the asset is not of the ticket's site".into() });
-        }
+    if let Some(asset) = asset.filter(|a| a.site_id != site.id) {
+        return Err(Error::FailedPrecondition { kind: "asset", id: asset.id.clone(), state: "ACTIVE".into(), reason: "the asset is not of the ticket's site".into() });
     }
     Ok(())
 }
 
-/// "T-20250301-0042": the day's next number.
-async fn next_code(txn: &DatabaseTransaction, now_us: i64) -> Result<String> {
+/// The code prefix of tickets created at `now_us` ("T-20250301-") and its day ("20250301").
+pub(super) fn number_prefix(now_us: i64) -> (String, String) {
     let day = chrono::DateTime::from_timestamp_micros(now_us).unwrap_or_default().format("%Y%m%d").to_string();
-    let prefix = format!("T-{day}-");
-    let n = store::issue_ticket_number(txn, &day, &prefix).await?;
-    Ok(format!("{prefix}{n:04}"))
+    (format!("T-{day}-"), day)
+}
+
+/// "T-20250301-0042": the day's prefix and number.
+pub(super) fn code(prefix: &str, number: i64) -> String {
+    format!("{prefix}{number:04}")
 }
 
 /// A ticket's whole history, oldest first.

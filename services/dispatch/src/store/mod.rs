@@ -5,8 +5,9 @@ pub mod entities;
 use entities::{crew, replica, ticket, ticket_number};
 use flywheel_runtime::{Error, Result};
 use prost::Message;
+use std::collections::{HashMap, HashSet};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 
 /// What dispatch replicates from the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,17 +44,55 @@ pub async fn replica<M: Message + Default>(conn: &impl ConnectionTrait, kind: Ki
     row.map(|r| Ok((r.status, decode(&r.body)?))).transpose()
 }
 
+/// The replicated resources `wanted` (kind and id) that dispatch has heard of, in one query.
+pub async fn replicas(conn: &impl ConnectionTrait, wanted: &[(Kind, &str)]) -> Result<HashMap<(String, String), replica::Model>> {
+    let mut by_kind: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (kind, id) in wanted {
+        by_kind.entry(kind.as_str()).or_default().push(id);
+    }
+    let any = by_kind.into_iter().fold(Condition::any(), |any, (kind, ids)| {
+        any.add(Condition::all().add(replica::Column::Kind.eq(kind)).add(replica::Column::Id.is_in(ids)))
+    });
+    let rows = replica::Entity::find().filter(any).all(conn).await?;
+    Ok(rows.into_iter().map(|r| ((r.kind.clone(), r.id.clone()), r)).collect())
+}
+
+/// The resource a replica row holds, refused as [`active_replica`] refuses it.
+pub fn active_body<M: Message + Default>(rows: &HashMap<(String, String), replica::Model>, kind: Kind, id: &str) -> Result<M> {
+    let row = rows.get(&(kind.as_str().to_owned(), id.to_owned())).ok_or_else(|| Error::not_found(kind.as_str(), id))?;
+    if row.status == RETIRED {
+        return Err(retired(kind, id));
+    }
+    decode(&row.body)
+}
+
+fn retired(kind: Kind, id: &str) -> Error {
+    Error::FailedPrecondition {
+        kind: kind.as_str(),
+        id: id.to_owned(),
+        state: "RETIRED".into(),
+        reason: format!("the {} is retired", kind.as_str()),
+    }
+}
+
+/// Which of `report_ids` have a ticket already.
+pub async fn reports_with_tickets(conn: &impl ConnectionTrait, report_ids: Vec<String>) -> Result<HashSet<String>> {
+    let rows: Vec<Option<String>> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::ReportId)
+        .filter(ticket::Column::ReportId.is_in(report_ids))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
 /// A replicated resource another resource refers to: NOT_FOUND when unknown, FAILED_PRECONDITION
 /// when retired.
 pub async fn active_replica<M: Message + Default>(conn: &impl ConnectionTrait, kind: Kind, id: &str) -> Result<M> {
     let (status, body) = replica::<M>(conn, kind, id).await?.ok_or_else(|| Error::not_found(kind.as_str(), id))?;
     if status == RETIRED {
-        return Err(Error::FailedPrecondition {
-            kind: kind.as_str(),
-            id: id.to_owned(),
-            state: "RETIRED".into(),
-            reason: format!("the {} is retired", kind.as_str()),
-        });
+        return Err(retired(kind, id));
     }
     Ok(body)
 }
@@ -104,6 +143,12 @@ pub async fn crew_row(conn: &impl ConnectionTrait, id: &str) -> Result<crew::Mod
     crew::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("crew", id))
 }
 
+/// The rows of the crews `ids`, by id (unknown ids are left out).
+pub async fn crews_by_id(conn: &impl ConnectionTrait, ids: Vec<String>) -> Result<HashMap<String, crew::Model>> {
+    let rows = crew::Entity::find().filter(crew::Column::Id.is_in(ids)).all(conn).await?;
+    Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+}
+
 pub async fn ticket_row(conn: &impl ConnectionTrait, id: &str) -> Result<ticket::Model> {
     ticket::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("ticket", id))
 }
@@ -132,20 +177,20 @@ pub async fn take_creation_turn(conn: &impl ConnectionTrait) -> Result<()> {
     Ok(())
 }
 
-/// The next ticket number of `day` (`YYYYMMDD`), under the creation turn. A day the table has
-/// no row for yet continues after the tickets already coded `prefix` that day (made before the
-/// table existed).
-pub async fn issue_ticket_number(conn: &impl ConnectionTrait, day: &str, prefix: &str) -> Result<i64> {
+/// Hands out the next `n` ticket numbers of `day` (`YYYYMMDD`) under the creation turn and
+/// returns the first. A day the table has no row for yet continues after the tickets already
+/// coded `prefix` that day (made before the table existed).
+pub async fn issue_ticket_numbers(conn: &impl ConnectionTrait, day: &str, prefix: &str, n: i64) -> Result<i64> {
     let bumped = ticket_number::Entity::update_many()
-        .col_expr(ticket_number::Column::Issued, Expr::col(ticket_number::Column::Issued).add(1))
+        .col_expr(ticket_number::Column::Issued, Expr::col(ticket_number::Column::Issued).add(n))
         .filter(ticket_number::Column::Day.eq(day))
         .exec_with_returning(conn)
         .await?;
     if let Some(row) = bumped.first() {
-        return Ok(row.issued);
+        return Ok(row.issued - n + 1);
     }
     let before = ticket::Entity::find().filter(ticket::Column::Code.starts_with(prefix)).count(conn).await? as i64;
-    ticket_number::ActiveModel { day: Set(day.to_owned()), issued: Set(before + 1) }.insert(conn).await?;
+    ticket_number::ActiveModel { day: Set(day.to_owned()), issued: Set(before + n) }.insert(conn).await?;
     Ok(before + 1)
 }
 
