@@ -2,7 +2,7 @@
 
 use async_nats::jetstream::{self, consumer::pull};
 use flywheel_runtime::db::{begin_write, connect_and_migrate};
-use flywheel_runtime::events::consumer::{self, ConsumerSpec, EventHandler, HandlerError};
+use flywheel_runtime::events::consumer::{self, BatchFailure, ConsumerSpec, EventHandler, HandlerError};
 use flywheel_runtime::events::outbox::{self, Outbox, Relay};
 use flywheel_runtime::events::{IncomingEvent, OutgoingEvent, streams};
 use flywheel_testing::{NatsServer, TestDatabase, eventually};
@@ -294,8 +294,44 @@ impl EventHandler for PoisonHandler {
     }
 }
 
+/// The same as [`PoisonHandler`], set-based: it looks at the whole batch first and names the
+/// poisoned event by its index in the batch, which holds only the events the inbox has not seen.
+struct BatchPoisonHandler {
+    poison: i64,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for BatchPoisonHandler {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
+        self.handle_batch(txn, &[event]).await.map_err(|f| f.error)
+    }
+
+    async fn handle_batch(&self, txn: &DatabaseTransaction, events: &[&IncomingEvent]) -> Result<(), BatchFailure> {
+        for (at, event) in events.iter().enumerate() {
+            let seconds = event.decode::<prost_types::Timestamp>().map_err(|e| BatchFailure { at: Some(at), error: e.into() })?.seconds;
+            if seconds == self.poison {
+                return Err(BatchFailure { at: Some(at), error: HandlerError::Permanent(anyhow::anyhow!("poisoned")) });
+            }
+        }
+        for (at, event) in events.iter().enumerate() {
+            RecordingHandler::new(0, false).handle(txn, event).await.map_err(|error| BatchFailure { at: Some(at), error })?;
+        }
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn a_failing_event_leaves_its_batch_and_the_rest_is_applied_once() {
+    failing_event_leaves_its_batch(Arc::new(PoisonHandler { poison: 40 })).await;
+}
+
+#[tokio::test]
+async fn a_set_based_handler_names_the_failing_event_and_the_rest_is_applied_once() {
+    failing_event_leaves_its_batch(Arc::new(BatchPoisonHandler { poison: 40 })).await;
+}
+
+/// 150 events (the 40th poisoned) with copies among them, all waiting before the consumer starts.
+async fn failing_event_leaves_its_batch(handler: Arc<dyn EventHandler>) {
     let nats = NatsServer::start().await;
     let js = jetstream::new(nats.client().await);
     streams::ensure_all(&js).await.unwrap();
@@ -308,7 +344,7 @@ async fn a_failing_event_leaves_its_batch_and_the_rest_is_applied_once() {
             publish_raw(&js, e, &format!("copy{n}")).await;
         }
     }
-    let running = run_consumer(&nats, Arc::new(PoisonHandler { poison: 40 }), 3).await;
+    let running = run_consumer(&nats, handler, 3).await;
 
     let dead = read_all(&js, streams::DEADLETTER.name, 1).await;
     assert_eq!(dead[0].headers.as_ref().unwrap().get("ce-id").unwrap().as_str(), events[39].id.to_string());
