@@ -213,7 +213,10 @@ fn linked_report(reports: &Reports, change: &TicketChange) -> Option<String> {
         return reports.contains_key(origin).then(|| origin.to_owned());
     }
     let ticket = change.ticket.id.as_str();
-    reports.values().find(|r| !ticket.is_empty() && r.row.ticket_id == ticket).map(|r| r.row.id.clone())
+    if ticket.is_empty() {
+        return None;
+    }
+    reports.values().find(|r| r.row.ticket_id == ticket).map(|r| r.row.id.clone())
 }
 
 /// The duplicates of report `id`, by id, taken out of `reports` while their primary moves.
