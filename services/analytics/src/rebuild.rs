@@ -122,7 +122,7 @@ async fn apply_new(txn: &DatabaseTransaction, day_zone: Tz, event: &IncomingEven
         return Ok(false);
     }
     let db = txn.begin().await?;
-    match crate::projector::apply(&db, day_zone, event).await {
+    match crate::projector::apply(&db, day_zone, &[event]).await.map_err(|failure| failure.error) {
         Ok(()) => {}
         // An event the projector cannot read went to the dead letters on the incremental path.
         Err(HandlerError::Permanent(e)) => {
