@@ -1,18 +1,22 @@
 //! Applies the events of registry, dispatch and feedback to the projections, inside the
 //! transaction the runtime's consumer opened (the inbox makes redelivery a no-op). Every update
 //! is additive or version-guarded, so events landing in any order give the same tables.
+//!
+//! This is the translation from events to changes; a batch's changes are folded and written
+//! set-based by `store::batch`.
 
 use crate::convert::{duration_us, path_key, timestamp_us};
 use crate::domain::kpi::{Counters, Facts};
 use crate::domain::time::hour_floor;
-use crate::store::tickets::{self, Milestones};
-use crate::store::{self, Cell, entities};
+use crate::store::batch::{Changes, Snapshot};
+use crate::store::tickets::Milestones;
+use crate::store::{Cell, entities};
 use flywheel_proto::flywheel::common::v1::ScenarioCell;
 use flywheel_proto::flywheel::dispatch::v1 as dispatch;
 use flywheel_proto::flywheel::feedback::v1 as feedback;
 use flywheel_proto::flywheel::registry::v1 as registry;
 use flywheel_runtime::events::IncomingEvent;
-use flywheel_runtime::events::consumer::{EventHandler, HandlerError};
+use flywheel_runtime::events::consumer::{BatchFailure, EventHandler, HandlerError};
 use flywheel_runtime::events::streams;
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
@@ -26,25 +30,41 @@ pub struct Projector {
 #[async_trait::async_trait]
 impl EventHandler for Projector {
     async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
-        apply(txn, self.day_zone, event).await
+        apply(txn, self.day_zone, &[event]).await.map_err(|failure| failure.error)
+    }
+
+    async fn handle_batch(&self, txn: &DatabaseTransaction, events: &[&IncomingEvent]) -> Result<(), BatchFailure> {
+        apply(txn, self.day_zone, events).await
     }
 }
 
-/// Applies one event (also used by the rebuild).
-pub async fn apply(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingEvent) -> Result<(), HandlerError> {
+/// Applies events as one batch (also used by the rebuild): every event is translated first (an
+/// event that cannot be read fails alone, with its place), then the changes are written.
+pub async fn apply(db: &impl ConnectionTrait, day_zone: Tz, events: &[&IncomingEvent]) -> Result<(), BatchFailure> {
+    let mut changes = Changes::default();
+    for (at, event) in events.iter().enumerate() {
+        translate(&mut changes, event).map_err(|error| BatchFailure { at: Some(at), error })?;
+    }
+    // A failed write belongs to the batch as a whole.
+    changes.write(db, day_zone).await.map_err(|e| BatchFailure { at: None, error: e.into() })
+}
+
+fn translate(changes: &mut Changes, event: &IncomingEvent) -> Result<(), HandlerError> {
     let stream = if event.subject.starts_with("flywheel.registry.") {
-        registry_event(db, event).await?;
+        if let Some(snapshot) = registry_event(event)? {
+            changes.snapshot(snapshot);
+        }
         streams::REGISTRY.name
     } else if event.subject.starts_with("flywheel.dispatch.") {
-        ticket_event(db, day_zone, event).await?;
+        ticket_event(changes, event)?;
         streams::DISPATCH.name
     } else if event.subject.starts_with("flywheel.feedback.") {
-        report_event(db, day_zone, event).await?;
+        report_event(changes, event)?;
         streams::FEEDBACK.name
     } else {
         return Ok(());
     };
-    store::record_progress(db, stream, event.time_us).await?;
+    changes.count(stream, event.time_us);
     Ok(())
 }
 
@@ -52,44 +72,44 @@ fn cell_axes(cell: Option<&ScenarioCell>) -> (i32, i32) {
     cell.map(|c| (c.dimension, c.perspective)).unwrap_or((0, 0))
 }
 
-async fn registry_event(db: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
-    match event.subject.as_str() {
-        "flywheel.registry.region.created" => region(db, event.decode::<registry::RegionCreated>()?.region).await,
-        "flywheel.registry.region.updated" => region(db, event.decode::<registry::RegionUpdated>()?.region).await,
-        "flywheel.registry.region.retired" => region(db, event.decode::<registry::RegionRetired>()?.region).await,
-        "flywheel.registry.site.registered" => site(db, event, event.decode::<registry::SiteRegistered>()?.site).await,
-        "flywheel.registry.site.updated" => site(db, event, event.decode::<registry::SiteUpdated>()?.site).await,
-        "flywheel.registry.site.retired" => site(db, event, event.decode::<registry::SiteRetired>()?.site).await,
-        "flywheel.registry.category.defined" => category(db, event.decode::<registry::CategoryDefined>()?.category).await,
-        "flywheel.registry.category.changed" => category(db, event.decode::<registry::CategoryChanged>()?.category).await,
-        "flywheel.registry.category.retired" => category(db, event.decode::<registry::CategoryRetired>()?.category).await,
-        _ => Ok(()),
-    }
+fn registry_event(event: &IncomingEvent) -> Result<Option<Snapshot>, HandlerError> {
+    let snapshot = match event.subject.as_str() {
+        "flywheel.registry.region.created" => region(event.decode::<registry::RegionCreated>()?.region)?,
+        "flywheel.registry.region.updated" => region(event.decode::<registry::RegionUpdated>()?.region)?,
+        "flywheel.registry.region.retired" => region(event.decode::<registry::RegionRetired>()?.region)?,
+        "flywheel.registry.site.registered" => site(event, event.decode::<registry::SiteRegistered>()?.site)?,
+        "flywheel.registry.site.updated" => site(event, event.decode::<registry::SiteUpdated>()?.site)?,
+        "flywheel.registry.site.retired" => site(event, event.decode::<registry::SiteRetired>()?.site)?,
+        "flywheel.registry.category.defined" => category(event.decode::<registry::CategoryDefined>()?.category)?,
+        "flywheel.registry.category.changed" => category(event.decode::<registry::CategoryChanged>()?.category)?,
+        "flywheel.registry.category.retired" => category(event.decode::<registry::CategoryRetired>()?.category)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(snapshot))
 }
 
 fn missing(what: &str) -> HandlerError {
     HandlerError::Permanent(anyhow::anyhow!("the event carries no {what}"))
 }
 
-async fn region(db: &impl ConnectionTrait, r: Option<registry::Region>) -> Result<(), HandlerError> {
+fn region(r: Option<registry::Region>) -> Result<Snapshot, HandlerError> {
     let r = r.ok_or_else(|| missing("region"))?;
     let mut path = r.ancestor_ids.clone();
     path.push(r.id.clone());
-    let model = entities::region::Model {
+    Ok(Snapshot::Region(entities::region::Model {
         path: path_key(&path),
         id: r.id,
         code: r.code,
         name: r.name,
         kind: r.kind,
         version: r.version,
-    };
-    Ok(store::upsert_region(db, model).await?)
+    }))
 }
 
-async fn site(db: &impl ConnectionTrait, event: &IncomingEvent, s: Option<registry::Site>) -> Result<(), HandlerError> {
+fn site(event: &IncomingEvent, s: Option<registry::Site>) -> Result<Snapshot, HandlerError> {
     let s = s.ok_or_else(|| missing("site"))?;
     let retired = s.status == registry::Status::Retired as i32;
-    let model = entities::site::Model {
+    Ok(Snapshot::Site(entities::site::Model {
         region_path: path_key(&s.region_path),
         lat: s.location.as_ref().map(|l| l.lat).unwrap_or_default(),
         lng: s.location.as_ref().map(|l| l.lng).unwrap_or_default(),
@@ -100,15 +120,20 @@ async fn site(db: &impl ConnectionTrait, event: &IncomingEvent, s: Option<regist
         name: s.name,
         flagship: s.flagship,
         version: s.version,
-    };
-    Ok(store::upsert_site(db, model).await?)
+    }))
 }
 
-async fn category(db: &impl ConnectionTrait, c: Option<registry::Category>) -> Result<(), HandlerError> {
+fn category(c: Option<registry::Category>) -> Result<Snapshot, HandlerError> {
     let c = c.ok_or_else(|| missing("category"))?;
     let (dimension, perspective) = cell_axes(c.cell.as_ref());
-    let model = entities::category::Model { id: c.id, code: c.code, name: c.name, dimension, perspective, version: c.version };
-    Ok(store::upsert_category(db, model).await?)
+    Ok(Snapshot::Category(entities::category::Model {
+        id: c.id,
+        code: c.code,
+        name: c.name,
+        dimension,
+        perspective,
+        version: c.version,
+    }))
 }
 
 /// The fields every ticket event starts with; prost skips the rest.
@@ -118,7 +143,7 @@ struct TicketEnvelope {
     ticket: Option<dispatch::Ticket>,
 }
 
-async fn ticket_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingEvent) -> Result<(), HandlerError> {
+fn ticket_event(changes: &mut Changes, event: &IncomingEvent) -> Result<(), HandlerError> {
     let Some(kind) = event.subject.strip_prefix("flywheel.dispatch.ticket.") else {
         return Ok(()); // crew events carry nothing analytics counts
     };
@@ -166,7 +191,7 @@ async fn ticket_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingE
             let resolved_at = m.previous_resolve_time.as_ref().map(timestamp_us).unwrap_or(event.time_us);
             let mut undo = Facts::default();
             undo.counters.reopened_resolutions = 1;
-            store::add_facts(db, day_zone, hour_floor(resolved_at), &cell, &path, 0, &undo).await?;
+            changes.add_facts(hour_floor(resolved_at), &cell, &path, 0, undo);
         }
         "sla_breached" => {
             let m = event.decode::<dispatch::TicketSlaBreached>()?;
@@ -179,13 +204,12 @@ async fn ticket_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingE
         "escalated" => c.escalations = 1,
         _ => {}
     }
-    tickets::record(db, ticket_row(event, &ticket, &cell, &path), milestones).await?;
+    changes.record_ticket(ticket_row(event, &ticket, &cell, &path), milestones);
     if facts.counters != Counters::default() || facts.acknowledge.count + facts.resolve.count > 0 {
-        store::add_facts(db, day_zone, hour_floor(event.time_us), &cell, &path, backlog, &facts).await?;
+        changes.add_facts(hour_floor(event.time_us), &cell, &path, backlog, facts);
     }
     Ok(())
 }
-
 fn ticket_row(event: &IncomingEvent, t: &dispatch::Ticket, cell: &Cell, path: &str) -> entities::ticket::Model {
     entities::ticket::Model {
         id: t.id.clone(),
@@ -210,7 +234,7 @@ fn ticket_row(event: &IncomingEvent, t: &dispatch::Ticket, cell: &Cell, path: &s
     }
 }
 
-async fn report_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingEvent) -> Result<(), HandlerError> {
+fn report_event(changes: &mut Changes, event: &IncomingEvent) -> Result<(), HandlerError> {
     let mut facts = Facts::default();
     let c = &mut facts.counters;
     let report = match event.subject.as_str() {
@@ -234,13 +258,12 @@ async fn report_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingE
             c.rating_sum = i64::from(m.rating);
             c.fixed_yes = i64::from(m.fixed == feedback::FixedAnswer::Yes as i32);
             if !m.ticket_id.is_empty() {
-                let rating = entities::ticket_rating::Model {
+                changes.rate(entities::ticket_rating::Model {
                     ticket_id: m.ticket_id.clone(),
                     survey_round: m.survey_round,
                     rating: m.rating,
                     fixed: m.fixed,
-                };
-                tickets::rate(db, rating).await?;
+                });
             }
             m.report
         }
@@ -249,5 +272,6 @@ async fn report_event(db: &impl ConnectionTrait, day_zone: Tz, event: &IncomingE
     let report = report.ok_or_else(|| missing("report"))?;
     let (dimension, perspective) = cell_axes(report.cell.as_ref());
     let cell = Cell { site_id: report.site_id, category_id: report.category_id, dimension, perspective };
-    Ok(store::add_facts(db, day_zone, hour_floor(event.time_us), &cell, &path_key(&report.region_path), 0, &facts).await?)
+    changes.add_facts(hour_floor(event.time_us), &cell, &path_key(&report.region_path), 0, facts);
+    Ok(())
 }

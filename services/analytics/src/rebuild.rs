@@ -9,13 +9,15 @@ use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
 use chrono_tz::Tz;
 use flywheel_runtime::db::{begin_write, now_micros};
 use flywheel_runtime::events::IncomingEvent;
-use flywheel_runtime::events::consumer::{HandlerError, entity as inbox};
+use flywheel_runtime::events::consumer::{BatchFailure, HandlerError, entity as inbox};
 use futures::StreamExt;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
+
+/// Events the replay applies as one batch: a few hundred share one set of statements.
+const REPLAY_BATCH: usize = 256;
 
 /// `flywheel-analytics rebuild`: the configured database and NATS, progress on stdout.
 pub fn main() -> std::process::ExitCode {
@@ -94,6 +96,7 @@ async fn replay(
         .create_consumer(pull::OrderedConfig { deliver_policy: DeliverPolicy::All, ..Default::default() })
         .await?;
     let mut messages = consumer.messages().await?;
+    let mut batch = Vec::with_capacity(REPLAY_BATCH);
     loop {
         let message = tokio::time::timeout(Duration::from_secs(30), messages.next())
             .await
@@ -101,12 +104,18 @@ async fn replay(
             .ok_or_else(|| anyhow::anyhow!("{stream_name}: the replay ended early"))??;
         let sequence = message.info().map_err(|e| anyhow::anyhow!(e))?.stream_sequence;
         match IncomingEvent::from_message(message.subject.as_str(), message.headers.as_ref(), message.payload.clone()) {
-            Some(event) if apply_new(db, day_zone, &event).await? => applied += 1,
-            // Not a Flywheel event, or the same event stored twice: the incremental path skips
-            // both too (dead letter, inbox).
-            _ => skipped += 1,
+            Some(event) => batch.push(event),
+            // Not a Flywheel event: the incremental path skips it too (dead letter).
+            None => skipped += 1,
         }
-        if sequence % 1000 == 0 || sequence >= last {
+        let progress = sequence % 1000 == 0 || sequence >= last;
+        if batch.len() == REPLAY_BATCH || progress {
+            let fresh = apply_new(db, day_zone, &batch).await?;
+            applied += fresh;
+            skipped += batch.len() as u64 - fresh;
+            batch.clear();
+        }
+        if progress {
             writeln!(out, "{stream_name}: {sequence}/{last} ({applied} applied, {skipped} skipped)")?;
         }
         if sequence >= last {
@@ -115,30 +124,38 @@ async fn replay(
     }
 }
 
-/// Applies an event unless this rebuild already did, and records it in the inbox; inside a
-/// savepoint, so an event that fails leaves nothing behind (as its own transaction would).
-async fn apply_new(txn: &DatabaseTransaction, day_zone: Tz, event: &IncomingEvent) -> anyhow::Result<bool> {
-    if inbox::Entity::find_by_id((crate::CONSUMER.to_owned(), event.id.clone())).one(txn).await?.is_some() {
-        return Ok(false);
-    }
-    let db = txn.begin().await?;
-    match crate::projector::apply(&db, day_zone, event).await {
-        Ok(()) => {}
-        // An event the projector cannot read went to the dead letters on the incremental path.
-        Err(HandlerError::Permanent(e)) => {
-            tracing::warn!(event = %event.id, error = %e, "skipped an unreadable event");
-            return Ok(false);
+/// Applies, as one batch, the events this rebuild has not applied yet (the same event stored
+/// twice counts once, as the inbox makes it on the incremental path), records them in the
+/// inbox, and returns how many it applied. The projector reads every event before it writes,
+/// so an event it cannot read is taken out with nothing written, and the rest applied again.
+async fn apply_new(txn: &DatabaseTransaction, day_zone: Tz, events: &[IncomingEvent]) -> anyhow::Result<u64> {
+    let mut seen: HashSet<String> = inbox::Entity::find()
+        .filter(inbox::Column::Consumer.eq(crate::CONSUMER))
+        .filter(inbox::Column::EventId.is_in(events.iter().map(|e| e.id.as_str())))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|row| row.event_id)
+        .collect();
+    let mut fresh: Vec<&IncomingEvent> = events.iter().filter(|e| seen.insert(e.id.clone())).collect();
+    loop {
+        match crate::projector::apply(txn, day_zone, &fresh).await {
+            Ok(()) => break,
+            // An event the projector cannot read went to the dead letters on the incremental path.
+            Err(BatchFailure { at: Some(at), error: HandlerError::Permanent(e) }) => {
+                tracing::warn!(event = %fresh[at].id, error = %e, "skipped an unreadable event");
+                fresh.remove(at);
+            }
+            Err(failure) => return Err(failure.error.into()),
         }
-        Err(HandlerError::Transient(e)) => return Err(e),
     }
-    inbox::ActiveModel {
+    let applied_us = now_micros();
+    let rows = fresh.iter().map(|event| inbox::ActiveModel {
         consumer: Set(crate::CONSUMER.to_owned()),
         event_id: Set(event.id.clone()),
         subject: Set(event.subject.clone()),
-        applied_us: Set(now_micros()),
-    }
-    .insert(&db)
-    .await?;
-    db.commit().await?;
-    Ok(true)
+        applied_us: Set(applied_us),
+    });
+    inbox::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    Ok(fresh.len() as u64)
 }

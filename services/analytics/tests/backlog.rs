@@ -2,6 +2,7 @@
 
 use flywheel_analytics::domain::kpi::Facts;
 use flywheel_analytics::migration::Migrator;
+use flywheel_analytics::store::batch::Changes;
 use flywheel_analytics::store::{self, Cell, Filter, entities::{kpi_backlog, kpi_hour}};
 use flywheel_testing::TestDatabase;
 use sea_orm::{DatabaseConnection, EntityTrait};
@@ -57,8 +58,11 @@ async fn running_backlog_equals_the_sum_of_earlier_deltas() {
         (8, &a, north, -5),
         (9, &b, north, 1),
     ];
+    // One event at a time, as the consumer applies a batch of one.
     for (hour, cell, path, delta) in adds {
-        store::add_facts(&db, chrono_tz::UTC, t0 + hour * HOUR, cell, path, delta, &Facts::default()).await.unwrap();
+        let mut changes = Changes::default();
+        changes.add_facts(t0 + hour * HOUR, cell, path, delta, Facts::default());
+        changes.write(&db, chrono_tz::UTC).await.unwrap();
     }
     let everything = Filter::default();
     let south_only = Filter { region_ids: vec!["r-south".into()], ..Filter::default() };

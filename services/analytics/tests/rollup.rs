@@ -7,6 +7,7 @@ use flywheel_analytics::app::{Directory, GroupBy, Rollup};
 use flywheel_analytics::domain::kpi::{Facts, Kpis};
 use flywheel_analytics::domain::time::{self, Bucket, Plan, Span};
 use flywheel_analytics::migration::Migrator;
+use flywheel_analytics::store::batch::Changes;
 use flywheel_analytics::store::{self, Cell, Filter, entities::kpi_day};
 use flywheel_testing::TestDatabase;
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
@@ -56,6 +57,8 @@ async fn project(db: &DatabaseConnection, zone: Tz) {
     let moved_at = us("2025-03-31T13:00:00Z");
     for h in 0..240i64 {
         let hour = first + h * HOUR;
+        // One batch per hour, as a consumer applies the events that came together.
+        let mut changes = Changes::default();
         for (i, (cell, path)) in cells.iter().enumerate() {
             let n = (h * 7 + i as i64 * 13) % 5;
             if n == 0 {
@@ -72,8 +75,9 @@ async fn project(db: &DatabaseConnection, zone: Tz) {
                 facts.acknowledge.add((60 + 37 * k + h) * 1_000_000);
                 facts.resolve.add((3600 + 600 * k * i as i64 + 11 * h) * 1_000_000);
             }
-            store::add_facts(db, zone, hour, cell, path, 2 * n - 3, &facts).await.unwrap();
+            changes.add_facts(hour, cell, path, 2 * n - 3, facts);
         }
+        changes.write(db, zone).await.unwrap();
     }
     // Late facts into hours whose day rows exist already (a reopen counted against an earlier
     // resolution), including s2's hour just before its move, which then moves too.
@@ -82,7 +86,9 @@ async fn project(db: &DatabaseConnection, zone: Tz) {
     for (hour, cell) in [(first + 30 * HOUR, 0), (moved_at - HOUR, 2), (first + 200 * HOUR, 3)] {
         let (cell, path) = &cells[cell];
         let path = if cell.site_id == "s2" { "/south/" } else { path };
-        store::add_facts(db, zone, hour, cell, path, 1, &undo).await.unwrap();
+        let mut changes = Changes::default();
+        changes.add_facts(hour, cell, path, 1, undo.clone());
+        changes.write(db, zone).await.unwrap();
     }
     txn.commit().await.unwrap();
 }

@@ -4,14 +4,14 @@
 //! rows bulk-loaded past the projector).
 
 use super::entities::{kpi_day, kpi_hour};
-use super::{Cell, decode, encode};
+use super::{Cell, batch, decode, encode};
 use crate::domain::kpi::Facts;
 use crate::domain::time::{Span, day_of};
 use chrono_tz::Tz;
 use flywheel_runtime::db::begin_write;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QuerySelect, Set,
 };
 use std::collections::BTreeMap;
@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 /// Rows per multi-row insert: 8 columns stay well under SQLite's and PostgreSQL's bind limits.
 const INSERT_BATCH: usize = 1000;
 
-fn row(day_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: &Facts) -> Result<kpi_day::ActiveModel, DbErr> {
-    Ok(kpi_day::ActiveModel {
+fn row(day_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: String) -> kpi_day::ActiveModel {
+    kpi_day::ActiveModel {
         day_us: Set(day_us),
         site_id: Set(cell.site_id.clone()),
         category_id: Set(cell.category_id.clone()),
@@ -28,53 +28,44 @@ fn row(day_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: &
         perspective: Set(cell.perspective),
         region_path: Set(region_path.to_owned()),
         backlog_delta: Set(backlog_delta),
-        facts: Set(encode(facts)?),
-    })
+        facts: Set(facts),
+    }
 }
 
-/// Adds a contribution to a day row: merged under a row lock when it exists, else inserted
-/// whole, as the hour row is.
-pub(super) async fn add(
-    db: &impl ConnectionTrait,
-    day_us: i64,
-    cell: &Cell,
-    region_path: &str,
-    backlog_delta: i64,
-    facts: &Facts,
-) -> Result<(), DbErr> {
-    let key = [
+/// A day row's key: (day start, cell, region path).
+pub(super) type Key = (i64, Cell, String);
+
+/// Adds a batch's contributions to day rows: per row, a backlog delta and the facts with their
+/// place in the batch. The rows are claimed (created when missing, locked in key order) as the
+/// hour rows are, merged in memory and written back in one statement.
+pub(super) async fn add_all(db: &impl ConnectionTrait, mut days: BTreeMap<Key, (i64, Vec<(usize, &Facts)>)>) -> Result<(), DbErr> {
+    let claimed = days.iter().map(|((day_us, cell, path), _)| row(*day_us, cell, path, 0, String::new()));
+    let mut stored: BTreeMap<Key, kpi_day::Model> = batch::claim(db, claimed.collect(), key(), kpi_day::Column::Facts)
+        .await?
+        .into_iter()
+        .map(|m| ((m.day_us, Cell { site_id: m.site_id.clone(), category_id: m.category_id.clone(), dimension: m.dimension, perspective: m.perspective }, m.region_path.clone()), m))
+        .collect();
+    let mut rows = Vec::with_capacity(days.len());
+    for ((day_us, cell, path), (delta, facts)) in &mut days {
+        let old = stored.remove(&(*day_us, cell.clone(), path.clone())).ok_or_else(|| DbErr::RecordNotFound("kpi_day row not claimed".into()))?;
+        // In the order of the batch's events, as one event at a time would merge them.
+        facts.sort_by_key(|(place, _)| *place);
+        let (delta, facts) = batch::merged(&old.facts, old.backlog_delta, *delta, facts.iter().map(|(_, f)| *f))?;
+        rows.push(row(*day_us, cell, path, delta, facts));
+    }
+    let written = [kpi_day::Column::BacklogDelta, kpi_day::Column::Facts];
+    batch::upsert(db, rows, key().update_columns(written).to_owned()).await
+}
+
+fn key() -> OnConflict {
+    OnConflict::columns([
         kpi_day::Column::DayUs,
         kpi_day::Column::SiteId,
         kpi_day::Column::CategoryId,
         kpi_day::Column::Dimension,
         kpi_day::Column::Perspective,
         kpi_day::Column::RegionPath,
-    ];
-    let id = (day_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective, region_path.to_owned());
-    let locked = || kpi_day::Entity::find_by_id(id.clone()).lock_exclusive().one(db);
-    // Read under the lock first (a day row takes many contributions); a new one is inserted
-    // whole, and only a concurrent insert sends us back to the lock.
-    let row = match locked().await? {
-        Some(row) => row,
-        None => {
-            let inserted = kpi_day::Entity::insert(row(day_us, cell, region_path, backlog_delta, facts)?)
-                .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
-                .exec_without_returning(db)
-                .await?
-                == 1;
-            if inserted {
-                return Ok(());
-            }
-            locked().await?.ok_or_else(|| DbErr::RecordNotFound("kpi_day row inserted concurrently".into()))?
-        }
-    };
-    let mut merged = decode(&row.facts)?;
-    merged.merge(facts);
-    let delta = row.backlog_delta + backlog_delta;
-    let mut active = row.into_active_model();
-    active.facts = Set(encode(&merged)?);
-    active.backlog_delta = Set(delta);
-    active.update(db).await.map(drop)
+    ])
 }
 
 /// Sets one cell's day rows of `day` from its hour rows (after one of them moved region path).
@@ -138,7 +129,7 @@ async fn insert_merged(db: &impl ConnectionTrait, day_us: i64, hours: Vec<kpi_ho
     }
     let rows = merged
         .iter()
-        .map(|((cell, path), (delta, facts))| row(day_us, cell, path, *delta, facts))
+        .map(|((cell, path), (delta, facts))| Ok::<_, DbErr>(row(day_us, cell, path, *delta, encode(facts)?)))
         .collect::<Result<Vec<_>, _>>()?;
     for batch in rows.chunks(INSERT_BATCH) {
         kpi_day::Entity::insert_many(batch.to_vec()).exec_without_returning(db).await?;

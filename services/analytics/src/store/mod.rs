@@ -1,18 +1,18 @@
 //! Reading and writing the projections.
 
+pub mod batch;
 pub mod days;
 pub mod entities;
 pub mod tickets;
 
 use crate::domain::kpi::Facts;
-use crate::domain::time::{Plan, Span, day_of};
-use chrono_tz::Tz;
+use crate::domain::time::{Plan, Span};
 use entities::*;
 use std::collections::HashMap;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Set,
+    Set,
 };
 
 /// Where a fact belongs, below its hour.
@@ -75,153 +75,6 @@ fn encode(facts: &Facts) -> Result<String, DbErr> {
 
 fn decode(facts: &str) -> Result<Facts, DbErr> {
     serde_json::from_str(facts).map_err(|e| DbErr::Custom(format!("stored facts: {e}")))
-}
-
-/// Adds a contribution to one hour row (creating it when new) and to its day row in `day_zone`.
-/// The consumers of the three streams run concurrently and may add to the same row: the row is
-/// created with insert-or-ignore and then read under a row lock (`FOR UPDATE` on PostgreSQL;
-/// SQLite's write transactions are serial), so no contribution is lost.
-pub async fn add_facts(
-    db: &impl ConnectionTrait,
-    day_zone: Tz,
-    hour_us: i64,
-    cell: &Cell,
-    region_path: &str,
-    backlog_delta: i64,
-    facts: &Facts,
-) -> Result<(), DbErr> {
-    let id = (hour_us, cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective);
-    let locked = || kpi_hour::Entity::find_by_id(id.clone()).lock_exclusive().one(db);
-    // The row is read under its lock first (most contributions land in an hour row that exists);
-    // a new one is inserted whole, and only a concurrent insert sends us back to the lock.
-    let existing = match locked().await? {
-        Some(row) => Some(row),
-        None => {
-            let fresh = kpi_hour::ActiveModel {
-                hour_us: Set(hour_us),
-                site_id: Set(cell.site_id.clone()),
-                category_id: Set(cell.category_id.clone()),
-                dimension: Set(cell.dimension),
-                perspective: Set(cell.perspective),
-                region_path: Set(region_path.to_owned()),
-                backlog_delta: Set(backlog_delta),
-                facts: Set(encode(facts)?),
-            };
-            let key = [
-                kpi_hour::Column::HourUs,
-                kpi_hour::Column::SiteId,
-                kpi_hour::Column::CategoryId,
-                kpi_hour::Column::Dimension,
-                kpi_hour::Column::Perspective,
-            ];
-            let inserted = kpi_hour::Entity::insert(fresh)
-                .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
-                .exec_without_returning(db)
-                .await?
-                == 1;
-            if inserted {
-                None
-            } else {
-                Some(locked().await?.ok_or_else(|| DbErr::RecordNotFound("kpi_hour row inserted concurrently".into()))?)
-            }
-        }
-    };
-    let new_hour = existing.is_none();
-    let (before, old_path) = match existing {
-        Some(row) => {
-            let mut merged = decode(&row.facts)?;
-            merged.merge(facts);
-            let (before, old_path) = (row.backlog_delta, row.region_path.clone());
-            let mut active = row.into_active_model();
-            active.facts = Set(encode(&merged)?);
-            active.backlog_delta = Set(before + backlog_delta);
-            active.region_path = Set(region_path.to_owned());
-            active.update(db).await?;
-            (before, old_path)
-        }
-        None => (0, region_path.to_owned()),
-    };
-    let day = day_of(day_zone, hour_us);
-    if old_path == region_path {
-        days::add(db, day.start_us, cell, region_path, backlog_delta, facts).await?;
-        // Most facts leave the backlog alone: its row, and the lock on it, is then not needed.
-        if backlog_delta == 0 && !new_hour {
-            return Ok(());
-        }
-        return book_backlog(db, hour_us, cell, region_path, backlog_delta).await;
-    }
-    // The row's whole delta and facts now count under its new path (a site that moved region).
-    days::recount_cell(db, day, cell).await?;
-    unbook_moved(db, cell, &old_path, before).await?;
-    book_backlog(db, hour_us, cell, region_path, before + backlog_delta).await
-}
-
-/// Adds `delta` to the running backlog of a cell under `region_path`, which has an hour row at
-/// `hour_us`, in one upsert (which locks the row as `add_facts` locks its hour row).
-async fn book_backlog(db: &impl ConnectionTrait, hour_us: i64, cell: &Cell, region_path: &str, delta: i64) -> Result<(), DbErr> {
-    let row = kpi_backlog::ActiveModel {
-        site_id: Set(cell.site_id.clone()),
-        category_id: Set(cell.category_id.clone()),
-        dimension: Set(cell.dimension),
-        perspective: Set(cell.perspective),
-        region_path: Set(region_path.to_owned()),
-        backlog: Set(delta),
-        first_hour_us: Set(hour_us),
-    };
-    let key = [
-        kpi_backlog::Column::SiteId,
-        kpi_backlog::Column::CategoryId,
-        kpi_backlog::Column::Dimension,
-        kpi_backlog::Column::Perspective,
-        kpi_backlog::Column::RegionPath,
-    ];
-    // One upsert: a new row starts at `delta`; an existing one adds it and keeps the earlier hour.
-    let stored_first = Expr::col((kpi_backlog::Entity, kpi_backlog::Column::FirstHourUs));
-    let earlier = Expr::case(stored_first.clone().gt(hour_us), Expr::val(hour_us)).finally(stored_first);
-    kpi_backlog::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns(key)
-                .value(kpi_backlog::Column::Backlog, Expr::col((kpi_backlog::Entity, kpi_backlog::Column::Backlog)).add(delta))
-                .value(kpi_backlog::Column::FirstHourUs, earlier)
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await
-        .map(drop)
-}
-
-/// Takes a moved hour row's delta off the running backlog of its previous path, whose earliest
-/// hour may have been that row (rare: only when a site changes region).
-async fn unbook_moved(db: &impl ConnectionTrait, cell: &Cell, old_path: &str, delta: i64) -> Result<(), DbErr> {
-    let Some(row) = kpi_backlog::Entity::find_by_id(backlog_id(cell, old_path)).lock_exclusive().one(db).await? else {
-        return Ok(());
-    };
-    let first: Option<i64> = kpi_hour::Entity::find()
-        .select_only()
-        .column_as(Expr::expr(Func::min(Expr::col(kpi_hour::Column::HourUs))), "first")
-        .filter(kpi_hour::Column::SiteId.eq(&cell.site_id))
-        .filter(kpi_hour::Column::CategoryId.eq(&cell.category_id))
-        .filter(kpi_hour::Column::Dimension.eq(cell.dimension))
-        .filter(kpi_hour::Column::Perspective.eq(cell.perspective))
-        .filter(kpi_hour::Column::RegionPath.eq(old_path))
-        .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
-    let backlog = row.backlog - delta;
-    let mut active = row.into_active_model();
-    match first {
-        None => active.delete(db).await.map(drop),
-        Some(first) => {
-            active.backlog = Set(backlog);
-            active.first_hour_us = Set(first);
-            active.update(db).await.map(drop)
-        }
-    }
-}
-
-fn backlog_id(cell: &Cell, region_path: &str) -> (String, String, i32, i32, String) {
-    (cell.site_id.clone(), cell.category_id.clone(), cell.dimension, cell.perspective, region_path.to_owned())
 }
 
 /// The rows of a plan that the filter matches: hour rows of its hour spans, day rows of its
@@ -329,7 +182,7 @@ pub async fn backlog_before(
 }
 
 /// Sets every cell's running backlog from its hour rows, for hour rows written without
-/// `add_facts` (those projected before the running backlog existed, or bulk-loaded ones).
+/// the projector (those projected before the running backlog existed, or bulk-loaded ones).
 pub async fn recount_backlog(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     kpi_backlog::Entity::delete_many().exec(db).await?;
     db.execute_unprepared(
@@ -366,25 +219,6 @@ pub async fn upsert_category(db: &impl ConnectionTrait, category: category::Mode
         Some(_) => category.into_active_model().reset_all().update(db).await.map(drop),
         None => category.into_active_model().insert(db).await.map(drop),
     }
-}
-
-/// Counts one applied event of `stream` that happened at `time_us`.
-pub async fn record_progress(db: &impl ConnectionTrait, stream: &str, time_us: i64) -> Result<(), DbErr> {
-    use stream_progress::Column::{EventsApplied, LastEventUs, Stream};
-    // One upsert: the event counts once more, and the latest time is the later of the two.
-    let stored = Expr::col((stream_progress::Entity, LastEventUs));
-    let later = Expr::case(stored.clone().lt(time_us), Expr::val(time_us)).finally(stored);
-    let row = stream_progress::ActiveModel { stream: Set(stream.to_owned()), events_applied: Set(1), last_event_us: Set(time_us) };
-    stream_progress::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(Stream)
-                .value(EventsApplied, Expr::col((stream_progress::Entity, EventsApplied)).add(1))
-                .value(LastEventUs, later)
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await
-        .map(drop)
 }
 
 pub async fn progress(db: &impl ConnectionTrait) -> Result<Vec<stream_progress::Model>, DbErr> {

@@ -3,9 +3,10 @@
 use super::Filter;
 use super::entities::{ticket, ticket_rating};
 use crate::domain::time::Span;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-};
+use super::batch;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable, QueryFilter, QueryOrder};
+use std::collections::{BTreeMap, HashMap};
 
 /// What one ticket event says beyond the snapshot.
 #[derive(Clone, Copy, Debug, Default)]
@@ -16,15 +17,14 @@ pub struct Milestones {
     pub resolved: Option<(i64, i64, bool)>,
 }
 
-/// Stores what a ticket event says, in any order of arrival (a redelivery after a failed
-/// attempt may overtake later events): the snapshot only when it is not older than the stored
-/// one; the creation and the first acknowledgement as the earliest seen; the resolution as the
-/// latest seen.
-pub async fn record(db: &impl ConnectionTrait, mut row: ticket::Model, m: Milestones) -> Result<(), DbErr> {
-    let old = ticket::Entity::find_by_id(row.id.clone()).one(db).await?;
-    if let Some(o) = &old {
+/// What a ticket event makes of the stored row, in any order of arrival (a redelivery after a
+/// failed attempt may overtake later events): the snapshot only when it is not older than the
+/// stored one; the creation and the first acknowledgement as the earliest seen; the resolution
+/// as the latest seen.
+fn recorded(old: Option<&ticket::Model>, mut row: ticket::Model, m: Milestones) -> ticket::Model {
+    if let Some(o) = old {
         if o.version > row.version {
-            let snapshot = row.clone();
+            let snapshot = row;
             row = o.clone();
             row.create_us = row.create_us.min(snapshot.create_us);
         } else {
@@ -45,19 +45,66 @@ pub async fn record(db: &impl ConnectionTrait, mut row: ticket::Model, m: Milest
         row.time_to_resolve_us = Some(ttr);
         row.resolved_within_sla = Some(within);
     }
-    match old {
-        Some(_) => row.into_active_model().reset_all().update(db).await.map(drop),
-        None => row.into_active_model().insert(db).await.map(drop),
-    }
+    row
 }
 
-/// Stores a survey answer unless one from a later round is stored.
-pub async fn rate(db: &impl ConnectionTrait, rating: ticket_rating::Model) -> Result<(), DbErr> {
-    match ticket_rating::Entity::find_by_id(rating.ticket_id.clone()).one(db).await? {
-        Some(old) if old.survey_round > rating.survey_round => Ok(()),
-        Some(_) => rating.into_active_model().reset_all().update(db).await.map(drop),
-        None => rating.into_active_model().insert(db).await.map(drop),
+/// Stores what a batch's ticket events say: the stored rows read in one statement, each
+/// ticket's events applied to its row in order, the rows written in one statement.
+pub(super) async fn record_all(db: &impl ConnectionTrait, events: BTreeMap<String, Vec<(ticket::Model, Milestones)>>) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
     }
+    let mut stored = by_key(stored_in::<ticket::Entity>(db, ticket::Column::Id, events.keys()).await?, |t: &ticket::Model| t.id.clone());
+    let rows = events
+        .into_iter()
+        .filter_map(|(id, events)| {
+            let old = stored.remove(&id);
+            events.into_iter().fold(old, |old, (row, m)| Some(recorded(old.as_ref(), row, m)))
+        })
+        .map(IntoActiveModel::into_active_model)
+        .collect();
+    let written = ticket::Column::iter().filter(|c| !matches!(c, ticket::Column::Id));
+    batch::upsert(db, rows, OnConflict::column(ticket::Column::Id).update_columns(written).to_owned()).await
+}
+
+/// Whether a survey answer replaces the kept one: unless the kept one is from a later round.
+pub(super) fn replaces(kept: &ticket_rating::Model, rating: &ticket_rating::Model) -> bool {
+    kept.survey_round <= rating.survey_round
+}
+
+/// Stores a batch's survey answers (one per ticket, the batch's latest that counts) unless a
+/// stored one is from a later round: one read, one write.
+pub(super) async fn rate_all(db: &impl ConnectionTrait, ratings: Vec<ticket_rating::Model>) -> Result<(), DbErr> {
+    if ratings.is_empty() {
+        return Ok(());
+    }
+    let ids = ratings.iter().map(|r| &r.ticket_id);
+    let stored = by_key(stored_in::<ticket_rating::Entity>(db, ticket_rating::Column::TicketId, ids).await?, |r: &ticket_rating::Model| r.ticket_id.clone());
+    let rows = ratings
+        .into_iter()
+        .filter(|r| stored.get(&r.ticket_id).is_none_or(|kept| replaces(kept, r)))
+        .map(IntoActiveModel::into_active_model)
+        .collect();
+    let written = ticket_rating::Column::iter().filter(|c| !matches!(c, ticket_rating::Column::TicketId));
+    batch::upsert(db, rows, OnConflict::column(ticket_rating::Column::TicketId).update_columns(written).to_owned()).await
+}
+
+/// The stored rows whose `id` column is one of `ids`.
+async fn stored_in<'a, E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    id: E::Column,
+    ids: impl Iterator<Item = &'a String>,
+) -> Result<Vec<E::Model>, DbErr> {
+    let ids: Vec<&String> = ids.collect();
+    let mut stored = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(batch::MAX_PARAMS) {
+        stored.extend(E::find().filter(id.is_in(chunk.iter().copied())).all(db).await?);
+    }
+    Ok(stored)
+}
+
+fn by_key<M>(rows: Vec<M>, key: impl Fn(&M) -> String) -> HashMap<String, M> {
+    rows.into_iter().map(|r| (key(&r), r)).collect()
 }
 
 /// Tickets opened in `span` that the filter matches, by creation then id, with their ratings.
@@ -75,7 +122,7 @@ pub async fn opened_in(
         .all(db)
         .await?;
     let ids: Vec<String> = tickets.iter().map(|t| t.id.clone()).collect();
-    let mut ratings: std::collections::HashMap<String, ticket_rating::Model> = ticket_rating::Entity::find()
+    let mut ratings: HashMap<String, ticket_rating::Model> = ticket_rating::Entity::find()
         .filter(ticket_rating::Column::TicketId.is_in(ids))
         .all(db)
         .await?

@@ -147,20 +147,24 @@ pub struct World {
 }
 
 impl World {
+    pub fn guangzhou() -> Self {
+        World {
+            city: "r-gz".into(),
+            district: "r-haizhu".into(),
+            street: "r-chigang".into(),
+            site_a: "s-canton-tower".into(),
+            site_b: "s-pazhou".into(),
+            category: "c-lighting".into(),
+        }
+    }
+
     pub fn path(&self) -> Vec<String> {
         vec![self.city.clone(), self.district.clone(), self.street.clone()]
     }
 }
 
 pub async fn registry_world(h: &Harness, at: i64) -> World {
-    let w = World {
-        city: "r-gz".into(),
-        district: "r-haizhu".into(),
-        street: "r-chigang".into(),
-        site_a: "s-canton-tower".into(),
-        site_b: "s-pazhou".into(),
-        category: "c-lighting".into(),
-    };
+    let w = World::guangzhou();
     let regions = [
         (&w.city, "gz", "Guangzhou", registry::RegionKind::City, vec![]),
         (&w.district, "gz-haizhu", "Haizhu <District>", registry::RegionKind::District, vec![w.city.clone()]),
