@@ -93,6 +93,13 @@ pg_profile_write() {
   pg_sql postgres "SELECT json_agg(json_build_object('database', d.datname, 'commits', d.xact_commit,
       'statements', (SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s WHERE s.dbid = d.datid)) ORDER BY d.datname)
     FROM pg_stat_database d WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')" >"$1"
+  # Where the database time went: the costliest statements, for the profile in docs/performance.md.
+  psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT d.datname AS db, s.calls,
+      round(s.total_exec_time::numeric, 1) AS total_ms, round(s.mean_exec_time::numeric, 3) AS mean_ms, s.rows,
+      left(regexp_replace(s.query, '\s+', ' ', 'g'), 160) AS statement
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')
+    ORDER BY s.total_exec_time DESC LIMIT 25" >"${1%.json}-statements.txt"
 }
 
 # The services trust a key pair made for this run; the generator calls as one admin, so the
