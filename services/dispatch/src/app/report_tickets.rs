@@ -99,7 +99,8 @@ impl Dispatch {
                 Ok((site, category))
             };
             let (site, category) = checked().map_err(|error| ReportsFailure { at: Some(at), error })?;
-            if taken.insert(report_id(&t).to_owned()) {
+            // (A report without an id, which feedback never sends, is not matched to a ticket.)
+            if report_id(&t).is_empty() || taken.insert(report_id(&t).to_owned()) {
                 fresh.push((t, corr, site, category));
             }
         }
