@@ -4,4 +4,6 @@
 pub mod geo;
 pub mod kpi;
 pub mod score;
+pub mod sketch;
 pub mod time;
+pub mod varint;
