@@ -1,5 +1,8 @@
 //! Analytics' schema: the runtime's tables, then the projections.
 
+mod compact_facts;
+mod legacy_facts;
+
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -12,6 +15,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateTickets));
         all.push(Box::new(CreateBacklog));
         all.push(Box::new(CreateDayRollup));
+        all.push(Box::new(compact_facts::CompactFacts));
         all
     }
 }
@@ -232,10 +236,8 @@ impl MigrationTrait for CreateDayRollup {
                 )
                 .to_owned(),
         )
-        .await?;
-        // The hour rows projected before this table existed, in the zone the service reads
-        // (the service realigns them at start-up should the zone change later).
-        let zone = crate::settings::Settings::from_env().map_err(|e| DbErr::Custom(e.to_string()))?.time_zone;
-        crate::store::days::recount(m.get_connection(), zone).await
+        .await
+        // The day rows of hour rows projected before this table existed are counted by
+        // m0104_analytics_compact_facts, which reads hour rows in the encoding they then have.
     }
 }

@@ -137,7 +137,7 @@ async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) {
 fn day_rows_by_key(rows: Vec<kpi_day::Model>) -> BTreeMap<(i64, String, String, String), (i64, Kpis)> {
     rows.into_iter()
         .map(|r| {
-            let facts: Facts = serde_json::from_str(&r.facts).unwrap();
+            let facts = Facts::decode(&r.facts).unwrap();
             ((r.day_us, r.site_id, r.category_id, r.region_path), (r.backlog_delta, facts.kpis(0)))
         })
         .collect()

@@ -231,6 +231,6 @@ fn hour_row(hour_us: i64, site: usize, category: usize, tickets: i64) -> kpi_hou
         perspective,
         region_path: street_path(site),
         backlog_delta: 0,
-        facts: serde_json::to_string(&facts).expect("facts serialise"),
+        facts: facts.encode(),
     })
 }

@@ -2,11 +2,14 @@
 //! computed from merged facts. Durations go into a DDSketch (relative error 1%), so percentiles
 //! over any number of hours come from merged sketches, never from every duration kept.
 
-use serde::{Deserialize, Serialize};
-use sketches_ddsketch::{Config, DDSketch};
+mod encoding;
 
-/// Additive counts; every field is a sum of event contributions.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+use super::sketch::Sketch;
+use serde::Deserialize;
+
+/// Additive counts; every field is a sum of event contributions. (Deserialize reads the
+/// counters of facts stored as JSON before migration `m0104_analytics_compact_facts`.)
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct Counters {
     pub reports_received: i64,
@@ -53,13 +56,12 @@ impl Counters {
     }
 }
 
-/// Count, exact sum and a quantile sketch of durations (seconds in the sketch). The sketch is
-/// absent while empty: an empty sketch's infinite min and max do not survive JSON.
-#[derive(Clone, Default, Serialize, Deserialize)]
+/// Count, exact sum and a quantile sketch of durations (seconds in the sketch).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Durations {
     pub count: i64,
     pub sum_us: i64,
-    sketch: Option<DDSketch>,
+    sketch: Sketch,
 }
 
 impl std::fmt::Debug for Durations {
@@ -69,30 +71,30 @@ impl std::fmt::Debug for Durations {
 }
 
 impl Durations {
+    /// Durations as stored: count, sum and their sketch.
+    pub fn from_parts(count: i64, sum_us: i64, sketch: Sketch) -> Self {
+        Self { count, sum_us, sketch }
+    }
+
     pub fn add(&mut self, us: i64) {
         let us = us.max(0);
         self.count += 1;
         self.sum_us += us;
-        self.sketch.get_or_insert_with(|| DDSketch::new(Config::defaults())).add(us as f64 / 1e6);
+        self.sketch.add(us as f64 / 1e6);
     }
 
     fn merge(&mut self, o: &Durations) {
         self.count += o.count;
         self.sum_us += o.sum_us;
-        match (&mut self.sketch, &o.sketch) {
-            // Every sketch has the default configuration, so merge cannot refuse.
-            (Some(mine), Some(theirs)) => {
-                let _ = mine.merge(theirs);
-            }
-            (None, Some(theirs)) => self.sketch = Some(theirs.clone()),
-            (_, None) => {}
-        }
+        self.sketch.merge(&o.sketch);
     }
 
     /// Mean, p50 and p90 in seconds; `None` when nothing was measured.
     pub fn summary(&self) -> Option<DurationSummary> {
-        let sketch = self.sketch.as_ref().filter(|_| self.count > 0)?;
-        let q = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(0.0);
+        if self.count <= 0 || self.sketch.count() == 0 {
+            return None;
+        }
+        let q = |q: f64| self.sketch.quantile(q).unwrap_or(0.0);
         Some(DurationSummary {
             mean_s: self.sum_us as f64 / self.count as f64 / 1e6,
             p50_s: q(0.5),
@@ -109,8 +111,7 @@ pub struct DurationSummary {
 }
 
 /// Everything a scope of hours knows, mergeable in any order.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Facts {
     pub counters: Counters,
     pub acknowledge: Durations,
@@ -239,12 +240,11 @@ mod tests {
     }
 
     #[test]
-    fn facts_survive_serialisation_and_merge_in_any_order() {
+    fn facts_survive_encoding_and_merge_in_any_order() {
         let mut x = Facts::default();
         x.counters.tickets_opened = 2;
         x.acknowledge.add(90_000_000);
-        let json = serde_json::to_string(&x).unwrap();
-        let back: Facts = serde_json::from_str(&json).unwrap();
+        let back = Facts::decode(&x.encode()).unwrap();
         let mut y = Facts::default();
         y.counters.tickets_opened = 1;
         y.acknowledge.add(30_000_000);

@@ -7,7 +7,7 @@
 
 use super::entities::{category, kpi_backlog, kpi_hour, region, site, stream_progress, ticket, ticket_rating};
 use super::tickets::{self, Milestones};
-use super::{Cell, days, decode, encode};
+use super::{Cell, days, decode};
 use crate::domain::kpi::Facts;
 use crate::domain::time::day_of;
 use chrono_tz::Tz;
@@ -33,9 +33,8 @@ struct HourChange {
     /// The latest contribution's region path (a site that moved region moves its row).
     region_path: String,
     backlog_delta: i64,
-    /// The contributions with their place in the batch: merged into the stored facts in that
-    /// order, so the sketches' float sums come out exactly as one event at a time makes them.
-    facts: Vec<(usize, Facts)>,
+    /// The contributions (merging is exact: counts and sketch bins add up in any order).
+    facts: Vec<Facts>,
 }
 
 /// Every change a batch makes, folded per row.
@@ -43,7 +42,6 @@ struct HourChange {
 pub struct Changes {
     snapshots: Vec<Snapshot>,
     hours: BTreeMap<(i64, Cell), HourChange>,
-    contributions: usize,
     /// Each ticket's events in order (the snapshot rule depends on the stored row).
     tickets: BTreeMap<String, Vec<(ticket::Model, Milestones)>>,
     ratings: BTreeMap<String, ticket_rating::Model>,
@@ -58,8 +56,6 @@ impl Changes {
 
     /// Adds a contribution to one hour row (and so to its day row and its cell's backlog).
     pub fn add_facts(&mut self, hour_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: Facts) {
-        let place = self.contributions;
-        self.contributions += 1;
         let change = self.hours.entry((hour_us, cell.clone())).or_insert_with(|| HourChange {
             region_path: String::new(),
             backlog_delta: 0,
@@ -67,7 +63,7 @@ impl Changes {
         });
         region_path.clone_into(&mut change.region_path);
         change.backlog_delta += backlog_delta;
-        change.facts.push((place, facts));
+        change.facts.push(facts);
     }
 
     pub fn record_ticket(&mut self, row: ticket::Model, milestones: Milestones) {
@@ -116,14 +112,14 @@ async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i
         return Ok(());
     }
     let before = write_hours(db, &hours).await?;
-    let mut day_rows: BTreeMap<days::Key, (i64, Vec<(usize, &Facts)>)> = BTreeMap::new();
+    let mut day_rows: BTreeMap<days::Key, (i64, Vec<&Facts>)> = BTreeMap::new();
     let mut backlogs: BTreeMap<(Cell, String), (i64, i64)> = BTreeMap::new();
     let mut moved = Vec::new();
     for (((hour_us, cell), change), before) in hours.iter().zip(before) {
         let path = &change.region_path;
         let (delta, day) = day_rows.entry((day_of(day_zone, *hour_us).start_us, cell.clone(), path.clone())).or_default();
         *delta += change.backlog_delta;
-        day.extend(change.facts.iter().map(|(place, facts)| (*place, facts)));
+        day.extend(&change.facts);
         // What the running backlog of the row's path gains: nothing for an old row whose delta
         // is unchanged; the row's whole delta when it moved here.
         let booked = match before {
@@ -148,7 +144,7 @@ async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i
 /// Claims the hour rows (creating the missing ones), merges the changes into them and writes
 /// them back; returns each row's state before the batch, in key order.
 async fn write_hours(db: &impl ConnectionTrait, hours: &BTreeMap<(i64, Cell), HourChange>) -> Result<Vec<Before>, DbErr> {
-    let row = |(hour_us, cell): &(i64, Cell), region_path: &str, backlog_delta: i64, facts: String| kpi_hour::ActiveModel {
+    let row = |(hour_us, cell): &(i64, Cell), region_path: &str, backlog_delta: i64, facts: Vec<u8>| kpi_hour::ActiveModel {
         hour_us: Set(*hour_us),
         site_id: Set(cell.site_id.clone()),
         category_id: Set(cell.category_id.clone()),
@@ -158,7 +154,7 @@ async fn write_hours(db: &impl ConnectionTrait, hours: &BTreeMap<(i64, Cell), Ho
         backlog_delta: Set(backlog_delta),
         facts: Set(facts),
     };
-    let claimed = hours.iter().map(|(key, change)| row(key, &change.region_path, 0, String::new()));
+    let claimed = hours.iter().map(|(key, change)| row(key, &change.region_path, 0, Vec::new()));
     let mut stored: BTreeMap<(i64, Cell), kpi_hour::Model> = claim(db, claimed.collect(), hour_key(), kpi_hour::Column::Facts)
         .await?
         .into_iter()
@@ -169,7 +165,8 @@ async fn write_hours(db: &impl ConnectionTrait, hours: &BTreeMap<(i64, Cell), Ho
     for (key, change) in hours {
         let old = stored.remove(key).ok_or_else(|| DbErr::RecordNotFound("kpi_hour row not claimed".into()))?;
         let was = existed(&old.facts).then_some((old.region_path, old.backlog_delta));
-        let (delta, facts) = merged(&old.facts, old.backlog_delta, change.backlog_delta, change.facts.iter().map(|(_, f)| f))?;
+        let stored = Stored { table: "kpi_hour", start_us: key.0, cell: &key.1, facts: &old.facts, backlog_delta: old.backlog_delta };
+        let (delta, facts) = merged(stored, change.backlog_delta, change.facts.iter())?;
         rows.push(row(key, &change.region_path, delta, facts));
         before.push(was);
     }
@@ -193,22 +190,33 @@ fn hour_key() -> OnConflict {
 }
 
 /// Whether a claimed row existed before the claim (one it created has empty facts).
-pub(super) fn existed(facts: &str) -> bool {
+pub(super) fn existed(facts: &[u8]) -> bool {
     !facts.is_empty()
 }
 
-/// A claimed row's backlog delta and encoded facts with contributions added, in order.
+/// A claimed hour or day row as stored, and where it is (for an error naming it).
+pub(super) struct Stored<'a> {
+    pub table: &'static str,
+    pub start_us: i64,
+    pub cell: &'a Cell,
+    pub facts: &'a [u8],
+    pub backlog_delta: i64,
+}
+
+/// A claimed row's backlog delta and encoded facts with contributions added.
 pub(super) fn merged<'a>(
-    stored_facts: &str,
-    stored_delta: i64,
+    stored: Stored<'_>,
     delta: i64,
     contributions: impl Iterator<Item = &'a Facts>,
-) -> Result<(i64, String), DbErr> {
-    let mut facts = if existed(stored_facts) { decode(stored_facts)? } else { Facts::default() };
+) -> Result<(i64, Vec<u8>), DbErr> {
+    let mut facts = match existed(stored.facts) {
+        true => decode(stored.facts, stored.table, stored.start_us, stored.cell)?,
+        false => Facts::default(),
+    };
     for c in contributions {
         facts.merge(c);
     }
-    Ok((stored_delta + delta, encode(&facts)?))
+    Ok((stored.backlog_delta + delta, facts.encode()))
 }
 
 /// Locks the rows of `rows`' keys in key order, creating the missing ones as given (with empty

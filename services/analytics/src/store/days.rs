@@ -4,7 +4,7 @@
 //! rows bulk-loaded past the projector).
 
 use super::entities::{kpi_day, kpi_hour};
-use super::{Cell, batch, decode, encode};
+use super::{Cell, batch, decode};
 use crate::domain::kpi::Facts;
 use crate::domain::time::{Span, day_of};
 use chrono_tz::Tz;
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 /// Rows per multi-row insert: 8 columns stay well under SQLite's and PostgreSQL's bind limits.
 const INSERT_BATCH: usize = 1000;
 
-fn row(day_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: String) -> kpi_day::ActiveModel {
+fn row(day_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: Vec<u8>) -> kpi_day::ActiveModel {
     kpi_day::ActiveModel {
         day_us: Set(day_us),
         site_id: Set(cell.site_id.clone()),
@@ -35,22 +35,21 @@ fn row(day_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: S
 /// A day row's key: (day start, cell, region path).
 pub(super) type Key = (i64, Cell, String);
 
-/// Adds a batch's contributions to day rows: per row, a backlog delta and the facts with their
-/// place in the batch. The rows are claimed (created when missing, locked in key order) as the
-/// hour rows are, merged in memory and written back in one statement.
-pub(super) async fn add_all(db: &impl ConnectionTrait, mut days: BTreeMap<Key, (i64, Vec<(usize, &Facts)>)>) -> Result<(), DbErr> {
-    let claimed = days.iter().map(|((day_us, cell, path), _)| row(*day_us, cell, path, 0, String::new()));
+/// Adds a batch's contributions to day rows: per row, a backlog delta and the facts. The rows
+/// are claimed (created when missing, locked in key order) as the hour rows are, merged in
+/// memory and written back in one statement.
+pub(super) async fn add_all(db: &impl ConnectionTrait, days: BTreeMap<Key, (i64, Vec<&Facts>)>) -> Result<(), DbErr> {
+    let claimed = days.iter().map(|((day_us, cell, path), _)| row(*day_us, cell, path, 0, Vec::new()));
     let mut stored: BTreeMap<Key, kpi_day::Model> = batch::claim(db, claimed.collect(), key(), kpi_day::Column::Facts)
         .await?
         .into_iter()
         .map(|m| ((m.day_us, Cell { site_id: m.site_id.clone(), category_id: m.category_id.clone(), dimension: m.dimension, perspective: m.perspective }, m.region_path.clone()), m))
         .collect();
     let mut rows = Vec::with_capacity(days.len());
-    for ((day_us, cell, path), (delta, facts)) in &mut days {
+    for ((day_us, cell, path), (delta, facts)) in &days {
         let old = stored.remove(&(*day_us, cell.clone(), path.clone())).ok_or_else(|| DbErr::RecordNotFound("kpi_day row not claimed".into()))?;
-        // In the order of the batch's events, as one event at a time would merge them.
-        facts.sort_by_key(|(place, _)| *place);
-        let (delta, facts) = batch::merged(&old.facts, old.backlog_delta, *delta, facts.iter().map(|(_, f)| *f))?;
+        let stored = batch::Stored { table: "kpi_day", start_us: *day_us, cell, facts: &old.facts, backlog_delta: old.backlog_delta };
+        let (delta, facts) = batch::merged(stored, *delta, facts.iter().copied())?;
         rows.push(row(*day_us, cell, path, delta, facts));
     }
     let written = [kpi_day::Column::BacklogDelta, kpi_day::Column::Facts];
@@ -121,16 +120,16 @@ pub async fn recount(db: &impl ConnectionTrait, tz: Tz) -> Result<(), DbErr> {
 async fn insert_merged(db: &impl ConnectionTrait, day_us: i64, hours: Vec<kpi_hour::Model>) -> Result<(), DbErr> {
     let mut merged: BTreeMap<(Cell, String), (i64, Facts)> = BTreeMap::new();
     for h in hours {
-        let facts = decode(&h.facts)?;
         let cell = Cell { site_id: h.site_id, category_id: h.category_id, dimension: h.dimension, perspective: h.perspective };
+        let facts = decode(&h.facts, "kpi_hour", h.hour_us, &cell)?;
         let (delta, sum) = merged.entry((cell, h.region_path)).or_default();
         *delta += h.backlog_delta;
         sum.merge(&facts);
     }
     let rows = merged
         .iter()
-        .map(|((cell, path), (delta, facts))| Ok::<_, DbErr>(row(day_us, cell, path, *delta, encode(facts)?)))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|((cell, path), (delta, facts))| row(day_us, cell, path, *delta, facts.encode()))
+        .collect::<Vec<_>>();
     for batch in rows.chunks(INSERT_BATCH) {
         kpi_day::Entity::insert_many(batch.to_vec()).exec_without_returning(db).await?;
     }

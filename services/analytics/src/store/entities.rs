@@ -23,8 +23,9 @@ pub mod kpi_hour {
         pub region_path: String,
         /// Tickets that became open minus tickets that stopped being open in this hour.
         pub backlog_delta: i64,
-        /// `domain::kpi::Facts` as JSON (counters and duration sketches).
-        pub facts: String,
+        /// `domain::kpi::Facts` in its compact encoding (`Facts::encode`: counters and sparse
+        /// duration sketches); empty only inside the batch that creates the row.
+        pub facts: Vec<u8>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -59,7 +60,7 @@ pub mod kpi_day {
         pub region_path: String,
         pub backlog_delta: i64,
         /// `domain::kpi::Facts`, encoded as in `kpi_hour`.
-        pub facts: String,
+        pub facts: Vec<u8>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -69,12 +69,15 @@ pub struct FactRow {
     pub facts: Facts,
 }
 
-fn encode(facts: &Facts) -> Result<String, DbErr> {
-    serde_json::to_string(facts).map_err(|e| DbErr::Custom(e.to_string()))
-}
-
-fn decode(facts: &str) -> Result<Facts, DbErr> {
-    serde_json::from_str(facts).map_err(|e| DbErr::Custom(format!("stored facts: {e}")))
+/// Decodes a row's stored facts; a corrupt value is an error naming the row (`table`, its
+/// hour or day, its cell), never a panic.
+fn decode(facts: &[u8], table: &str, start_us: i64, cell: &Cell) -> Result<Facts, DbErr> {
+    Facts::decode(facts).map_err(|e| {
+        let Cell { site_id, category_id, dimension, perspective } = cell;
+        DbErr::Custom(format!(
+            "stored facts of {table} row at {start_us} (site {site_id}, category {category_id}, cell {dimension}/{perspective}): {e}"
+        ))
+    })
 }
 
 /// The rows of a plan that the filter matches: hour rows of its hour spans, day rows of its
@@ -100,15 +103,11 @@ pub async fn facts_in(db: &impl ConnectionTrait, filter: &Filter, plan: &Plan) -
                 i32,
                 String,
                 i64,
-                String,
+                Vec<u8>,
             ) = r.try_get_many_by_index()?;
-            out.push(FactRow {
-                start_us,
-                cell: Cell { site_id, category_id, dimension, perspective },
-                region_path,
-                backlog_delta,
-                facts: decode(&facts)?,
-            });
+            let cell = Cell { site_id, category_id, dimension, perspective };
+            let facts = decode(&facts, table, start_us, &cell)?;
+            out.push(FactRow { start_us, cell, region_path, backlog_delta, facts });
         }
     }
     out.sort_by_key(|r| r.start_us);
