@@ -209,10 +209,8 @@ pub(super) fn merged<'a>(
     delta: i64,
     contributions: impl Iterator<Item = &'a Facts>,
 ) -> Result<(i64, Vec<u8>), DbErr> {
-    let mut facts = match existed(stored.facts) {
-        true => decode(stored.facts, stored.table, stored.start_us, stored.cell)?,
-        false => Facts::default(),
-    };
+    let mut facts =
+        if existed(stored.facts) { decode(stored.facts, stored.table, stored.start_us, stored.cell)? } else { Facts::default() };
     for c in contributions {
         facts.merge(c);
     }
