@@ -382,3 +382,51 @@ async fn published_outbox_rows_are_deleted_once_old_and_waiting_ones_never() {
     assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM outbox").await, 1, "the unpublished event stays");
     assert_eq!(outbox::prune_published(&db, i64::MAX).await.unwrap(), 0);
 }
+
+fn incoming(n: usize) -> IncomingEvent {
+    IncomingEvent {
+        id: format!("event-{n}"),
+        subject: "flywheel.registry.site.registered".into(),
+        source: "registry".into(),
+        aggregate_id: format!("site-{n}"),
+        correlation_id: "corr".into(),
+        time_us: n as i64,
+        payload: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_applies_only_what_the_inbox_lacks_and_concurrent_deliveries_apply_once() {
+    let test_db = TestDatabase::new();
+    let db = connect_and_migrate::<Migrator>(&test_db.url()).await.unwrap();
+    let handler = RecordingHandler::new(0, false);
+    let (one, two, three) = (incoming(1), incoming(2), incoming(3));
+
+    let first = consumer::apply_batch_once(&db, "test", handler.as_ref(), &[&one]).await.unwrap();
+    assert_eq!(first, [consumer::Applied::Applied]);
+    // One known event, one new one twice over, another new one.
+    let mixed = consumer::apply_batch_once(&db, "test", handler.as_ref(), &[&one, &two, &two, &three]).await.unwrap();
+    use consumer::Applied::{AlreadyApplied, Applied};
+    assert_eq!(mixed, [AlreadyApplied, Applied, AlreadyApplied, Applied]);
+    assert_eq!(applied_count(&db).await, 3);
+    // Another consumer keeps its own inbox.
+    let other = consumer::apply_batch_once(&db, "other", handler.as_ref(), &[&one]).await.unwrap();
+    assert_eq!(other, [Applied]);
+    assert_eq!(applied_count(&db).await, 4);
+
+    // The same fresh events delivered to two connections at once: one applies them, the other
+    // waits for it and skips them.
+    let batch: Vec<IncomingEvent> = (10..30).map(incoming).collect();
+    let apply = || {
+        let (db, handler, batch) = (db.clone(), handler.clone(), batch.clone());
+        tokio::spawn(async move {
+            let refs: Vec<&IncomingEvent> = batch.iter().collect();
+            consumer::apply_batch_once(&db, "test", handler.as_ref(), &refs).await.unwrap()
+        })
+    };
+    let (a, b) = (apply(), apply());
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let applied = |o: &[consumer::Applied]| o.iter().filter(|x| **x == Applied).count();
+    assert_eq!(applied(&a) + applied(&b), 20, "every event applied by exactly one delivery: {a:?} {b:?}");
+    assert_eq!(applied_count(&db).await, 24);
+}

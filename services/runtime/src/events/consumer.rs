@@ -11,7 +11,8 @@ use crate::events::streams;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::{FutureExt, StreamExt};
 use sea_orm::entity::prelude::*;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, QueryFilter, Set};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, QueryTrait, Set};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,46 +126,50 @@ pub async fn apply_batch_once(
 ) -> Result<Vec<Applied>, BatchFailure> {
     let whole = |error: DbErr| BatchFailure { at: None, error: error.into() };
     let txn = begin_write(db).await.map_err(whole)?;
-    let mut seen: HashSet<String> = entity::Entity::find()
-        .filter(entity::Column::Consumer.eq(consumer))
-        .filter(entity::Column::EventId.is_in(events.iter().map(|e| e.id.as_str())))
-        .all(&txn)
-        .await
-        .map_err(whole)?
-        .into_iter()
-        .map(|row| row.event_id)
-        .collect();
+    let mut in_batch = HashSet::new();
+    let first_of_batch: Vec<&IncomingEvent> = events.iter().copied().filter(|e| in_batch.insert(e.id.as_str())).collect();
+    let recorded = record(&txn, consumer, &first_of_batch).await.map_err(whole)?;
+    let mut fresh_ids: HashSet<&str> = recorded.iter().map(String::as_str).collect();
     let outcomes: Vec<Applied> = events
         .iter()
-        .map(|event| if seen.insert(event.id.clone()) { Applied::Applied } else { Applied::AlreadyApplied })
+        .map(|event| if fresh_ids.remove(event.id.as_str()) { Applied::Applied } else { Applied::AlreadyApplied })
         .collect();
     let fresh: Vec<usize> = (0..events.len()).filter(|at| outcomes[*at] == Applied::Applied).collect();
-    if !fresh.is_empty() {
-        let batch: Vec<&IncomingEvent> = fresh.iter().map(|at| events[*at]).collect();
-        handler
-            .handle_batch(&txn, &batch)
-            .await
-            .map_err(|failure| BatchFailure { at: failure.at.map(|i| fresh[i]), error: failure.error })?;
-    }
-    let applied: Vec<entity::ActiveModel> = events
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, outcome)| **outcome == Applied::Applied)
-        .map(|(event, _)| entity::ActiveModel {
-            consumer: Set(consumer.to_owned()),
-            event_id: Set(event.id.clone()),
-            subject: Set(event.subject.clone()),
-            applied_us: Set(now_micros()),
-        })
-        .collect();
-    if !applied.is_empty() {
-        // A unique violation here means a concurrent delivery of one of them committed first.
-        entity::Entity::insert_many(applied).exec_without_returning(&txn).await.map_err(whole)?;
-        txn.commit().await.map_err(whole)?;
-    } else {
+    if fresh.is_empty() {
         txn.rollback().await.map_err(whole)?;
+        return Ok(outcomes);
     }
+    let batch: Vec<&IncomingEvent> = fresh.iter().map(|at| events[*at]).collect();
+    handler
+        .handle_batch(&txn, &batch)
+        .await
+        .map_err(|failure| BatchFailure { at: failure.at.map(|i| fresh[i]), error: failure.error })?;
+    txn.commit().await.map_err(whole)?;
     Ok(outcomes)
+}
+
+/// Records `events` (ids distinct) in the inbox and returns the ids that were not there yet.
+///
+/// Inserting first and letting the primary key skip the known ones is one statement, and it
+/// cannot go wrong the way a `SELECT … IN (…)` can on PostgreSQL: a plan cached while the inbox
+/// was empty keeps scanning every row of the consumer once the table has grown. A delivery of
+/// the same event in flight on another connection makes the insert wait for its outcome.
+async fn record(txn: &DatabaseTransaction, consumer: &str, events: &[&IncomingEvent]) -> Result<Vec<String>, DbErr> {
+    let rows = events.iter().map(|event| entity::ActiveModel {
+        consumer: Set(consumer.to_owned()),
+        event_id: Set(event.id.clone()),
+        subject: Set(event.subject.clone()),
+        applied_us: Set(now_micros()),
+    });
+    let mut query = entity::Entity::insert_many(rows)
+        .on_conflict(OnConflict::columns([entity::Column::Consumer, entity::Column::EventId]).do_nothing().to_owned())
+        .into_query();
+    query.returning_col(entity::Column::EventId);
+    let mut fresh = Vec::with_capacity(events.len());
+    for row in txn.query_all(&query).await? {
+        fresh.push(row.try_get::<String>("", "event_id")?);
+    }
+    Ok(fresh)
 }
 
 /// Applies one event exactly once: skips it when the inbox has it, otherwise runs the handler
@@ -177,12 +182,6 @@ pub async fn apply_once(
 ) -> Result<Applied, HandlerError> {
     match apply_batch_once(db, consumer, handler, &[event]).await {
         Ok(mut outcomes) => Ok(outcomes.pop().unwrap_or(Applied::AlreadyApplied)),
-        // A concurrent delivery of the same event committed first.
-        Err(BatchFailure { at: None, error: HandlerError::Transient(e) })
-            if e.downcast_ref::<DbErr>().is_some_and(crate::error::is_unique_violation) =>
-        {
-            Ok(Applied::AlreadyApplied)
-        }
         Err(failure) => Err(failure.error),
     }
 }
