@@ -149,7 +149,7 @@ fn submitter(
     world: World,
     counter: Arc<AtomicU64>,
     state: Arc<InFlight>,
-) -> impl Fn(u64) -> futures::future::BoxFuture<'static, Result<(), tonic::Code>> {
+) -> impl Fn(u64) -> futures::future::BoxFuture<'static, Result<(), tonic::Status>> {
     move |_| {
         let n = counter.fetch_add(1, Ordering::Relaxed);
         let mut request = tonic::Request::new(report(&world, n));
@@ -168,7 +168,7 @@ fn submitter(
                 }
                 Err(status) => {
                     state.waiting_assignment.lock().unwrap().remove(&correlation);
-                    Err(status.code())
+                    Err(status)
                 }
             }
         })

@@ -49,6 +49,9 @@ pub struct Step {
     pub achieved_per_s: f64,
     /// Failed calls by gRPC status code name ("dropped": not sent, too many in flight).
     pub errors: BTreeMap<String, u64>,
+    /// The first message seen for each failing status code: what the server (or the client's
+    /// transport) said, so an error count can be traced to its cause.
+    pub error_messages: BTreeMap<String, String>,
     pub call: Latency,
 }
 
@@ -69,7 +72,7 @@ pub fn sustained(steps: &[Step], max_p99: Duration) -> f64 {
 pub async fn run_step<F, Fut>(rate: f64, duration: Duration, call: F) -> Step
 where
     F: Fn(u64) -> Fut,
-    Fut: Future<Output = Result<(), tonic::Code>> + Send + 'static,
+    Fut: Future<Output = Result<(), tonic::Status>> + Send + 'static,
 {
     let total = (rate * duration.as_secs_f64()).round() as u64;
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -101,13 +104,18 @@ where
     }
     let mut latencies = Vec::with_capacity(total as usize);
     let mut errors = BTreeMap::new();
+    let mut error_messages = BTreeMap::new();
     let mut last_answer = start;
     while let Some(joined) = calls.join_next().await {
         let Ok((took, outcome, answered)) = joined else { continue };
         last_answer = last_answer.max(answered);
         match outcome {
             Ok(()) => latencies.push(took),
-            Err(code) => *errors.entry(format!("{code:?}")).or_insert(0) += 1,
+            Err(status) => {
+                let code = format!("{:?}", status.code());
+                *errors.entry(code.clone()).or_insert(0) += 1;
+                error_messages.entry(code).or_insert_with(|| status.message().to_owned());
+            }
         }
     }
     if dropped > 0 {
@@ -122,6 +130,7 @@ where
         ok,
         achieved_per_s: (ok as f64 / window * 10.0).round() / 10.0,
         errors,
+        error_messages,
         call: Latency::of(latencies),
     }
 }
@@ -141,12 +150,13 @@ mod tests {
     #[tokio::test]
     async fn a_step_offers_the_rate_and_counts_errors_by_code() {
         let step = run_step(200.0, Duration::from_millis(500), |n| async move {
-            if n % 10 == 0 { Err(tonic::Code::Unavailable) } else { Ok(()) }
+            if n % 10 == 0 { Err(tonic::Status::unavailable("down for a moment")) } else { Ok(()) }
         })
         .await;
         assert_eq!(step.sent, 100);
         assert_eq!(step.ok, 90);
         assert_eq!(step.errors.get("Unavailable"), Some(&10));
+        assert_eq!(step.error_messages.get("Unavailable").map(String::as_str), Some("down for a moment"));
         assert!(step.achieved_per_s > 150.0 && step.achieved_per_s <= 200.0, "{}", step.achieved_per_s);
     }
 }

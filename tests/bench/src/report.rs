@@ -83,11 +83,13 @@ fn markdown(r: &Value) -> String {
             s["assigned"]["p50_ms"], s["assigned"]["p99_ms"], s["not_assigned"], s["kpi_visible"]["p50_ms"], s["kpi_visible"]["p99_ms"], s["kpi_missing"]
         );
     }
+    error_messages(&mut md, r["intake"]["steps"].as_array());
     md.push_str("\n## Ceiling (minimal server: unary call, one insert, one JetStream publish with ack)\n\n");
     md.push_str("| offered/s | achieved/s | errors | p50 / p99 ms |\n|---|---|---|---|\n");
     for s in r["ceiling"]["steps"].as_array().into_iter().flatten() {
         let _ = writeln!(md, "| {} | {} | {} | {} / {} |", s["offered_per_s"], s["achieved_per_s"], errors(&s["errors"]), s["call"]["p50_ms"], s["call"]["p99_ms"]);
     }
+    error_messages(&mut md, r["ceiling"]["steps"].as_array());
     if let (Some(i), Some(c)) = (intake, ceiling) {
         let ratio = if c > 0.0 { format!("{:.0}%", 100.0 * i / c) } else { "n/a".into() };
         let _ = writeln!(md, "\nSustained intake {i}/s; ceiling {c}/s; intake is {ratio} of the ceiling.");
@@ -133,6 +135,15 @@ fn database_work(md: &mut String, r: &Value) {
 
 fn text(v: &Value) -> String {
     v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
+}
+
+/// Under a step table: the first message of each failing code, per step that had errors.
+fn error_messages(md: &mut String, steps: Option<&Vec<Value>>) {
+    for step in steps.into_iter().flatten() {
+        for (code, message) in step["error_messages"].as_object().into_iter().flatten() {
+            let _ = writeln!(md, "\n- at {}/s, {code}: {}", step["offered_per_s"], message.as_str().unwrap_or_default());
+        }
+    }
 }
 
 fn errors(v: &Value) -> String {
