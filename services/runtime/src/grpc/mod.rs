@@ -45,6 +45,15 @@ pub fn with_reflection(routes: Routes) -> anyhow::Result<Routes> {
     Ok(routes.add_service(v1).add_service(v1alpha))
 }
 
+/// Streams a client may open on one connection. Request frames of streams waiting for the
+/// concurrency limit stay in h2's buffers, and h2 closes the connection with ENHANCE_YOUR_CALM
+/// (failing every call on it) once small buffered frames pass half its 1 MiB connection window,
+/// at 256 bytes each at worst: 1,024 streams keep within half that allowance, while leaving the
+/// handlers busy when finished streams linger before they close.
+fn max_concurrent_streams(concurrency_limit: usize) -> u32 {
+    u32::try_from(concurrency_limit).unwrap_or(u32::MAX).max(1_024)
+}
+
 /// Serves `routes` on `listener` (over TLS when configured) until `shutdown` resolves, then
 /// drains in-flight calls. Every call but health and reflection passes `auth` (metrics count its
 /// refusals too).
@@ -62,6 +71,7 @@ pub async fn serve(
     server
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_limit)
+        .max_concurrent_streams(max_concurrent_streams(config.concurrency_limit))
         .layer(MetricsLayer)
         .layer(auth)
         .add_routes(routes)
