@@ -1,13 +1,10 @@
 //! Many concurrent calls on one connection: a real server on 127.0.0.1:0 whose concurrency limit
 //! is far below what the client sends at once.
 
-use flywheel_runtime::auth::{AuthLayer, Policy, Verifier};
 use flywheel_runtime::config::ServiceInfo;
 use flywheel_testing::TestAuth;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tonic::service::Routes;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -20,18 +17,7 @@ async fn calls_beyond_the_concurrency_limit_wait_instead_of_failing() {
     let keys = TestAuth::new();
     let mut config = flywheel_testing::config(SERVICE, "sqlite::memory:", "nats://127.0.0.1:4222", &keys);
     config.concurrency_limit = 2;
-    let auth = AuthLayer::new(Verifier::load(&config.auth).unwrap(), Policy::new(&[]), None);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_health, health_service) = tonic_health::server::health_reporter();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        flywheel_runtime::grpc::serve(&config, listener, Routes::new(health_service), auth, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
+    let (addr, _stop) = flywheel_testing::serve_health(config).await;
 
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()

@@ -1,6 +1,5 @@
 //! gRPC over TLS and mutual TLS: a real server on 127.0.0.1:0 with certificates made here.
 
-use flywheel_runtime::auth::{AuthLayer, Policy, Verifier};
 use flywheel_runtime::config::{Config, ServiceInfo};
 use flywheel_testing::TestAuth;
 use flywheel_runtime::grpc::tls::{ClientTls, ServerTls};
@@ -8,8 +7,6 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tonic::service::Routes;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -54,20 +51,7 @@ async fn serve(tls: ServerTls) -> (SocketAddr, tokio::sync::oneshot::Sender<()>)
     let keys = TestAuth::new();
     let mut config = flywheel_testing::config(SERVICE, "sqlite::memory:", "nats://127.0.0.1:4222", &keys);
     config.grpc_tls = Some(tls);
-    // Health needs no token; the gate is the one every server runs.
-    let auth = AuthLayer::new(Verifier::load(&config.auth).unwrap(), Policy::new(&[]), None);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_health, health_service) = tonic_health::server::health_reporter();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        flywheel_runtime::grpc::serve(&config, listener, Routes::new(health_service), auth, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (addr, stop)
+    flywheel_testing::serve_health(config).await
 }
 
 /// Connects through `endpoint` and asks for the server's health.

@@ -229,6 +229,27 @@ pub fn config_with(
     .expect("test configuration is valid")
 }
 
+/// Serves the standard health service with `config` (its TLS and concurrency limit; health
+/// needs no token, but passes the gate every server runs) on 127.0.0.1:0 until the returned
+/// sender is dropped.
+pub async fn serve_health(config: Config) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    use flywheel_runtime::auth::{AuthLayer, Policy, Verifier};
+    let auth = AuthLayer::new(Verifier::load(&config.auth).unwrap(), Policy::new(&[]), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_health, health_service) = tonic_health::server::health_reporter();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let routes = tonic::service::Routes::new(health_service);
+        flywheel_runtime::grpc::serve(&config, listener, routes, auth, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, stop)
+}
+
 /// Polls `check` until it returns `Some` or `timeout` passes; for state that converges through
 /// events (no fixed sleeps).
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
