@@ -105,6 +105,27 @@ impl MigrationTrait for CreateIdempotencyKeys {
     }
 }
 
+/// The relay deletes each outbox row once JetStream acknowledges it (it used to mark it with
+/// `published_us` and delete it ten minutes later): the rows already sent go, and so do the
+/// column and the index that told them from the waiting ones.
+pub struct DeleteSentOutboxRows;
+
+impl MigrationName for DeleteSentOutboxRows {
+    fn name(&self) -> &str {
+        "m0004_runtime_outbox_sent_rows_deleted"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DeleteSentOutboxRows {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name("outbox_unpublished").table("outbox").to_owned()).await?;
+        let sent = Query::delete().from_table("outbox").and_where(Expr::col("published_us").is_not_null()).to_owned();
+        manager.exec_stmt(sent).await?;
+        manager.alter_table(Table::alter().table("outbox").drop_column("published_us").to_owned()).await
+    }
+}
+
 /// An index on `cols` of `table`, created only when missing.
 pub fn index(name: &str, table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut i = Index::create();
@@ -120,5 +141,5 @@ pub fn index(name: &str, table: &'static str, cols: &[&'static str], unique: boo
 
 /// The runtime migrations, in order, for a service's migrator to list first.
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateOutbox), Box::new(CreateInbox), Box::new(CreateIdempotencyKeys)]
+    vec![Box::new(CreateOutbox), Box::new(CreateInbox), Box::new(CreateIdempotencyKeys), Box::new(DeleteSentOutboxRows)]
 }

@@ -361,26 +361,63 @@ async fn failing_event_leaves_its_batch(handler: Arc<dyn EventHandler>) {
 }
 
 #[tokio::test]
-async fn published_outbox_rows_are_deleted_once_old_and_waiting_ones_never() {
+async fn acknowledged_outbox_rows_are_deleted_and_waiting_ones_kept() {
     let nats = NatsServer::start().await;
     let database = TestDatabase::new();
     let db = connect_and_migrate::<Migrator>(&database.url()).await.unwrap();
     let js = jetstream::new(nats.client().await);
     streams::ensure_all(&js).await.unwrap();
-    let relay = Relay::new(db.clone(), js, Outbox::new(), "registry");
+    let relay = Relay::new(db.clone(), js.clone(), Outbox::new(), "registry");
     let txn = begin_write(&db).await.unwrap();
     outbox::enqueue_all(&txn, &(0..3).map(event).collect::<Vec<_>>()).await.unwrap();
     txn.commit().await.unwrap();
     relay.flush(Duration::from_secs(10)).await.unwrap();
-    let txn = begin_write(&db).await.unwrap();
-    outbox::enqueue(&txn, &event(9)).await.unwrap();
-    txn.commit().await.unwrap();
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM outbox").await, 0, "every acknowledged row is gone");
+    assert_eq!(read_all(&js, streams::REGISTRY.name, 3).await.len(), 3);
 
-    let now = flywheel_runtime::db::now_micros();
-    assert_eq!(outbox::prune_published(&db, now - 60_000_000).await.unwrap(), 0, "published a moment ago: kept");
-    assert_eq!(outbox::prune_published(&db, now + 1).await.unwrap(), 3);
-    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM outbox").await, 1, "the unpublished event stays");
-    assert_eq!(outbox::prune_published(&db, i64::MAX).await.unwrap(), 0);
+    // An event whose subject no stream takes is never acknowledged: it stays, with its error.
+    let unrouted = OutgoingEvent { subject: "flywheel.nowhere.v1".into(), ..event(7) };
+    let txn = begin_write(&db).await.unwrap();
+    outbox::enqueue(&txn, &unrouted).await.unwrap();
+    txn.commit().await.unwrap();
+    assert!(relay.flush(Duration::from_secs(10)).await.is_err());
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM outbox WHERE attempts = 1 AND last_error IS NOT NULL").await, 1);
+}
+
+/// The runtime's migrations before the relay deleted what it sent.
+struct MigratorBeforeDeletingSentRows;
+
+impl MigratorTrait for MigratorBeforeDeletingSentRows {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = flywheel_runtime::migrations::all();
+        all.truncate(3);
+        all
+    }
+}
+
+#[tokio::test]
+async fn the_upgrade_deletes_the_rows_already_sent_and_keeps_the_waiting_ones() {
+    let database = TestDatabase::new();
+    let db = connect_and_migrate::<MigratorBeforeDeletingSentRows>(&database.url()).await.unwrap();
+    for (n, published) in [(1, "5"), (2, "NULL"), (3, "6"), (4, "NULL")] {
+        let sql = format!(
+            "INSERT INTO outbox (event_id, subject, source, aggregate_id, correlation_id, time_us, payload, published_us, attempts) \
+             VALUES ('e{n}', 's', 'registry', 'a', 'c', {n}, '', {published}, 0)"
+        );
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    drop(db);
+    let db = connect_and_migrate::<Migrator>(&database.url()).await.unwrap();
+    let left = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT event_id FROM outbox ORDER BY seq"))
+        .await
+        .unwrap();
+    let left: Vec<String> = left.iter().map(|r| r.try_get("", "event_id").unwrap()).collect();
+    assert_eq!(left, ["e2", "e4"]);
+    let txn = begin_write(&db).await.unwrap();
+    outbox::enqueue(&txn, &event(5)).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM outbox").await, 3);
 }
 
 fn incoming(n: usize) -> IncomingEvent {

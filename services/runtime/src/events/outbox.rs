@@ -1,6 +1,7 @@
 //! The transactional outbox. A service writes its events in the same transaction as the state
 //! change ([`enqueue`]); the [`Relay`] publishes them afterwards with `Nats-Msg-Id` = event id,
-//! retrying with backoff until JetStream acknowledges, and marks them sent. RPCs never wait on NATS.
+//! retrying with backoff until JetStream acknowledges, and deletes them once acknowledged: the
+//! table holds only what is waiting. RPCs never wait on NATS.
 
 use super::OutgoingEvent;
 use crate::db::now_micros;
@@ -27,7 +28,6 @@ pub mod entity {
         pub correlation_id: String,
         pub time_us: i64,
         pub payload: Vec<u8>,
-        pub published_us: Option<i64>,
         pub attempts: i32,
         pub last_error: Option<String>,
     }
@@ -56,7 +56,6 @@ pub async fn enqueue_all(conn: &impl ConnectionTrait, events: &[OutgoingEvent]) 
         correlation_id: Set(event.correlation_id.clone()),
         time_us: Set(event.time_us),
         payload: Set(event.payload.clone()),
-        published_us: Set(None),
         attempts: Set(0),
         last_error: Set(None),
         ..Default::default()
@@ -88,31 +87,6 @@ const POLL: Duration = Duration::from_millis(500);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
-/// Published rows are kept this long (past JetStream's duplicate window), then deleted, so the
-/// table holds what is waiting, not every event ever sent.
-pub const KEEP_PUBLISHED: Duration = Duration::from_secs(600);
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-const PRUNE_CHUNK: u64 = 5_000;
-
-/// Deletes the rows published before `before_us`, a chunk per statement (no long write lock);
-/// returns how many.
-pub async fn prune_published(db: &DatabaseConnection, before_us: i64) -> Result<u64, DbErr> {
-    let mut deleted = 0;
-    loop {
-        let seqs: Vec<i64> = entity::Entity::find()
-            .select_only()
-            .column(entity::Column::Seq)
-            .filter(entity::Column::PublishedUs.lt(before_us))
-            .limit(PRUNE_CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if seqs.is_empty() {
-            return Ok(deleted);
-        }
-        deleted += entity::Entity::delete_many().filter(entity::Column::Seq.is_in(seqs)).exec(db).await?.rows_affected;
-    }
-}
 
 /// Publishes the outbox to JetStream.
 pub struct Relay {
@@ -131,17 +105,9 @@ impl Relay {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = MIN_BACKOFF;
         let mut streams_ready = false;
-        let mut pruned_at = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
-            }
-            if pruned_at.elapsed() >= PRUNE_EVERY {
-                pruned_at = tokio::time::Instant::now();
-                let before = now_micros() - KEEP_PUBLISHED.as_micros() as i64;
-                if let Err(err) = prune_published(&self.db, before).await {
-                    tracing::warn!(error = %err, "could not delete published outbox rows; retrying later");
-                }
             }
             if !streams_ready {
                 match super::streams::ensure_owned(&self.js, self.service).await {
@@ -187,12 +153,11 @@ impl Relay {
 
     /// Publishes one batch in order; returns how many were sent. Every event of the batch is sent
     /// before the first acknowledgement is awaited (one round trip per batch, not per event), and
-    /// the acknowledged prefix is marked sent in one statement. An event after a failure may
-    /// reach JetStream anyway; it is sent again later and JetStream drops the copy by its
-    /// `Nats-Msg-Id`.
+    /// the acknowledged prefix is deleted in one statement. Deleting, not marking, keeps every
+    /// read of the table to the rows still waiting. An event after a failure may reach
+    /// JetStream anyway; it is sent again later and JetStream drops the copy by its `Nats-Msg-Id`.
     async fn drain_once(&self) -> anyhow::Result<usize> {
         let pending = entity::Entity::find()
-            .filter(entity::Column::PublishedUs.is_null())
             .order_by_asc(entity::Column::Seq)
             .limit(BATCH)
             .all(&self.db)
@@ -224,13 +189,7 @@ impl Relay {
             }
         }
         if !acked.is_empty() {
-            entity::Entity::update_many()
-                .col_expr(entity::Column::PublishedUs, Expr::value(now_micros()))
-                .col_expr(entity::Column::Attempts, sea_orm::sea_query::ExprTrait::add(Expr::col(entity::Column::Attempts), 1))
-                .col_expr(entity::Column::LastError, Expr::value(Option::<String>::None))
-                .filter(entity::Column::Seq.is_in(acked.iter().copied()))
-                .exec(&self.db)
-                .await?;
+            entity::Entity::delete_many().filter(entity::Column::Seq.is_in(acked.iter().copied())).exec(&self.db).await?;
             metrics::counter!("flywheel_outbox_published_total", "service" => self.service).increment(acked.len() as u64);
         }
         if let Some((row, err)) = failure {
@@ -268,11 +227,7 @@ impl Relay {
 
     async fn record_backlog(&self, batch: &[entity::Model]) {
         let backlog = if batch.len() as u64 >= BATCH {
-            entity::Entity::find()
-                .filter(entity::Column::PublishedUs.is_null())
-                .count(&self.db)
-                .await
-                .unwrap_or(BATCH)
+            entity::Entity::find().count(&self.db).await.unwrap_or(BATCH)
         } else {
             batch.len() as u64
         };
