@@ -100,6 +100,12 @@ pg_profile_write() {
     FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
     WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')
     ORDER BY s.total_exec_time DESC LIMIT 25" >"${1%.json}-statements.txt"
+  # What one report costs in round trips: the statements run most often.
+  psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT d.datname AS db, s.calls,
+      round(s.mean_exec_time::numeric, 3) AS mean_ms, left(regexp_replace(s.query, '\s+', ' ', 'g'), 120) AS statement
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')
+    ORDER BY s.calls DESC LIMIT 25" >"${1%.json}-calls.txt"
 }
 
 # The services trust a key pair made for this run; the generator calls as one admin, so the

@@ -2,7 +2,9 @@
 
 use crate::db::now_micros;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Set};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{Condition, ConnectionTrait, Set};
+use std::collections::HashMap;
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -49,13 +51,33 @@ pub async fn remember(
     if request_id.is_empty() {
         return Ok(());
     }
-    entity::ActiveModel {
-        scope: Set(scope.to_owned()),
-        request_id: Set(request_id.to_owned()),
-        resource_id: Set(resource_id.to_owned()),
-        created_us: Set(now_micros()),
+    remember_all(conn, &[(scope, request_id, resource_id)]).await
+}
+
+/// The resources earlier calls produced for any of `keys` (scope, request id), in one query.
+pub async fn lookup_all(conn: &impl ConnectionTrait, keys: &[(&str, &str)]) -> Result<HashMap<(String, String), String>, DbErr> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
     }
-    .insert(conn)
-    .await?;
+    let any = keys.iter().fold(Condition::any(), |any, (scope, request_id)| {
+        any.add(entity::Column::Scope.eq(*scope).and(entity::Column::RequestId.eq(*request_id)))
+    });
+    let found = entity::Entity::find().filter(any).all(conn).await?;
+    Ok(found.into_iter().map(|k| ((k.scope, k.request_id), k.resource_id)).collect())
+}
+
+/// Remembers, in one statement, which resource each (scope, request id, resource id) produced.
+pub async fn remember_all(conn: &impl ConnectionTrait, produced: &[(&str, &str, &str)]) -> Result<(), DbErr> {
+    if produced.is_empty() {
+        return Ok(());
+    }
+    let now = now_micros();
+    let rows = produced.iter().map(|(scope, request_id, resource_id)| entity::ActiveModel {
+        scope: Set((*scope).to_owned()),
+        request_id: Set((*request_id).to_owned()),
+        resource_id: Set((*resource_id).to_owned()),
+        created_us: Set(now),
+    });
+    entity::Entity::insert_many(rows).exec_without_returning(conn).await?;
     Ok(())
 }

@@ -44,9 +44,7 @@ impl Writer {
         request_id: &str,
         change: impl AsyncFnOnce(&DatabaseTransaction) -> Result<(String, Vec<OutgoingEvent>)>,
     ) -> Result<String> {
-        if request_id.chars().count() > 128 || request_id.chars().any(char::is_control) {
-            return Err(Error::invalid("request_id", "must be at most 128 characters without control characters"));
-        }
+        check_request_id(request_id)?;
         let result = self
             .write(async |txn| {
                 if let Some(id) = idempotency::lookup(txn, scope, request_id).await? {
@@ -68,4 +66,12 @@ impl Writer {
             other => other,
         }
     }
+}
+
+/// INVALID_ARGUMENT for a client request id longer than 128 characters or with control characters.
+pub fn check_request_id(request_id: &str) -> Result<()> {
+    if request_id.chars().count() > 128 || request_id.chars().any(char::is_control) {
+        return Err(Error::invalid("request_id", "must be at most 128 characters without control characters"));
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use super::{Feedback, limits};
 use super::status::{Move, move_status};
-use super::submit::active_category;
+use super::placement::active_category;
 use crate::caller::Caller;
 use crate::domain::report::{self as rules, MAX_NOTE, text};
 use crate::domain::{status, survey as survey_rules};
@@ -47,7 +47,10 @@ impl Feedback {
                 }
                 let now = now_micros();
                 let on = [limits::per_resident(&self.settings, &resident)];
-                let passed = limits::check(txn, &on, now).await?;
+                let turns: Vec<String> = on.iter().filter_map(|l| l.turn().map(str::to_owned)).collect();
+                store::take_turns(txn, &turns).await?;
+                let mut counters = limits::load(txn, &on, now).await?;
+                counters.admit(&on)?;
                 support::ActiveModel::from(support::Model {
                     report_id: row.id.clone(),
                     resident_id: resident.clone(),
@@ -58,7 +61,7 @@ impl Feedback {
                 .await?;
                 row.support_count += 1;
                 let after = store::snapshot(txn, store::save_report(txn, row).await?).await?;
-                passed.count(txn).await?;
+                counters.count(txn).await?;
                 Ok(((after.id.clone(), true), vec![events::supported(&after, req.channel)]))
             })
             .await?;

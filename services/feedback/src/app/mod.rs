@@ -3,7 +3,9 @@
 
 mod catalog;
 mod commands;
+mod intake;
 mod limits;
+mod placement;
 mod query;
 pub mod replica;
 mod status;
@@ -20,11 +22,12 @@ use std::sync::Arc;
 pub struct Feedback {
     writer: Writer,
     settings: Arc<Settings>,
+    intake: Arc<intake::Intake>,
 }
 
 impl Feedback {
     pub fn new(writer: Writer, settings: Settings) -> Self {
-        Self { writer, settings: Arc::new(settings) }
+        Self { writer, settings: Arc::new(settings), intake: Arc::default() }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -1,7 +1,7 @@
-//! The rate-limit counters: read a scope's windows, add one filing, drop expired windows.
+//! The rate-limit counters: read a scope's windows, add filings, drop expired windows.
 
 use super::entities::rate_count;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 /// A scope's filings in one window, all shards summed.
@@ -31,12 +31,12 @@ pub async fn counts(conn: &impl ConnectionTrait, wanted: &[(&str, [i64; 2])]) ->
     Ok(rows.into_iter().map(|(scope, window_us, count)| WindowCount { scope, window_us, count }).collect())
 }
 
-/// Adds one to each row, creating those that are not there yet.
-pub async fn add_one(conn: &impl ConnectionTrait, rows: Vec<rate_count::Model>) -> Result<(), DbErr> {
+/// Adds each row's count to the stored one, creating the rows that are not there yet.
+pub async fn add(conn: &impl ConnectionTrait, rows: Vec<rate_count::Model>) -> Result<(), DbErr> {
     use rate_count::Column::{Count, Scope, Shard, WindowUs};
-    let plus_one = Expr::col((rate_count::Entity, Count)).add(1);
+    let plus = Expr::col((rate_count::Entity, Count)).add(Expr::col((Alias::new("excluded"), Count)));
     rate_count::Entity::insert_many(rows.into_iter().map(rate_count::ActiveModel::from))
-        .on_conflict(OnConflict::columns([Scope, WindowUs, Shard]).value(Count, plus_one).to_owned())
+        .on_conflict(OnConflict::columns([Scope, WindowUs, Shard]).value(Count, plus).to_owned())
         .exec_without_returning(conn)
         .await?;
     Ok(())
