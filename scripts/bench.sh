@@ -74,8 +74,10 @@ if ! $smoke; then
   mkdir -p "$pg_data"
   [ "$(id -u)" = 0 ] && chown postgres: "$run" "$pg_data"
   as_postgres initdb -D "$pg_data" -U flywheel --auth=trust >/dev/null
+  # autovacuum_naptime as deploy/compose.yaml sets it: tables filling fast get statistics within
+  # seconds, so the run measures plans made with them rather than plans made on empty tables.
   as_postgres pg_ctl -D "$pg_data" -l "$run/pg/log" -w \
-    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c shared_preload_libraries=pg_stat_statements" start >/dev/null
+    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c autovacuum_naptime=5s -c shared_preload_libraries=pg_stat_statements" start >/dev/null
   for db in registry dispatch feedback analytics ceiling; do
     psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -c "CREATE DATABASE $db" >/dev/null
   done
