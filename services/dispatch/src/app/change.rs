@@ -137,9 +137,7 @@ impl Change {
                 store::save_versioned(txn, "ticket", &w.ticket.id, *version, w.row).await?;
             }
         }
-        for (crew, delta) in &w.loads {
-            store::add_load(txn, crew, *delta, w.now_us).await?;
-        }
+        store::add_loads(txn, &w.loads, w.now_us).await?;
         if !w.history.is_empty() {
             store::take_turns(txn, "ticket_change").await?;
             ticket_change::Entity::insert_many(w.history).exec_without_returning(txn).await?;

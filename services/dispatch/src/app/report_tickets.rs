@@ -136,8 +136,8 @@ impl Dispatch {
     }
 }
 
-/// Writes new tickets with one statement per table: the tickets, the crews' loads (one update
-/// per crew, in id order) and the history rows. A ticket that exists already fails the whole.
+/// Writes new tickets with one statement per table: the tickets, the crews' loads and the
+/// history rows. A ticket that exists already fails the whole.
 async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Result<Vec<OutgoingEvent>> {
     let mut rows = Vec::with_capacity(writes.len());
     let mut loads: BTreeMap<String, i32> = BTreeMap::new();
@@ -160,9 +160,7 @@ async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Resul
     if inserted != expected {
         return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: format!("{} of {expected} new tickets", expected - inserted) });
     }
-    for (crew, delta) in loads.into_iter().filter(|(_, d)| *d != 0) {
-        store::add_load(txn, &crew, delta, now_us).await?;
-    }
+    store::add_loads(txn, &loads.into_iter().collect::<Vec<_>>(), now_us).await?;
     if !history.is_empty() {
         store::take_turns(txn, "ticket_change").await?;
         ticket_change::Entity::insert_many(history).exec_without_returning(txn).await?;

@@ -5,8 +5,8 @@ pub mod entities;
 use entities::{crew, replica, ticket, ticket_number};
 use flywheel_runtime::{Error, Result};
 use prost::Message;
-use std::collections::{HashMap, HashSet};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, Query, Values, WithClause};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 
 /// What dispatch replicates from the registry.
@@ -214,13 +214,40 @@ pub async fn next_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
     Ok(latest_crew_rev(conn).await? + 1)
 }
 
-/// Adds `delta` to a crew's open ticket count (and stamps an assignment when it grows).
-pub async fn add_load(conn: &impl ConnectionTrait, crew_id: &str, delta: i32, now_us: i64) -> Result<()> {
-    let mut update = crew::Entity::update_many()
-        .col_expr(crew::Column::OpenTicketCount, Expr::col(crew::Column::OpenTicketCount).add(delta));
-    if delta > 0 {
-        update = update.col_expr(crew::Column::LastAssignmentUs, Expr::value(now_us));
+/// Adds each `(crew, delta)` to that crew's open ticket count, stamping an assignment where a
+/// delta is positive: one statement however many crews (`WITH load (id, delta, assigned) AS
+/// (VALUES …) UPDATE crew … FROM load WHERE crew.id = load.id`, on both backends), with the
+/// deltas of one crew summed first (an update from a join changes each row once).
+pub async fn add_loads(conn: &impl ConnectionTrait, loads: &[(String, i32)], now_us: i64) -> Result<()> {
+    let mut by_crew: BTreeMap<&str, (i32, bool)> = BTreeMap::new();
+    for (crew, delta) in loads {
+        let entry = by_crew.entry(crew.as_str()).or_default();
+        entry.0 += delta;
+        entry.1 |= *delta > 0;
     }
-    update.filter(crew::Column::Id.eq(crew_id)).exec(conn).await?;
+    by_crew.retain(|_, (delta, assigned)| *delta != 0 || *assigned);
+    if by_crew.is_empty() {
+        return Ok(());
+    }
+    let (load, id, delta, assigned) = (Alias::new("load"), Alias::new("id"), Alias::new("delta"), Alias::new("assigned"));
+    let rows = by_crew.iter().map(|(crew, (d, a))| Values(vec![(*crew).into(), (*d).into(), i32::from(*a).into()]));
+    let table = CommonTableExpression::new()
+        .table_name(load.clone())
+        .column(id.clone())
+        .column(delta.clone())
+        .column(assigned.clone())
+        .values(rows.collect())
+        .to_owned();
+    let grows = Expr::col((load.clone(), assigned)).eq(1);
+    let stamped = Expr::case(grows, now_us).finally(Expr::col((crew::Entity, crew::Column::LastAssignmentUs)));
+    let update = Query::update()
+        .table(crew::Entity)
+        .value(crew::Column::OpenTicketCount, Expr::col((crew::Entity, crew::Column::OpenTicketCount)).add(Expr::col((load.clone(), delta))))
+        .value(crew::Column::LastAssignmentUs, stamped)
+        .from(load.clone())
+        .and_where(Expr::col((crew::Entity, crew::Column::Id)).equals((load, id)))
+        .with_cte(WithClause::new().cte(table).to_owned())
+        .to_owned();
+    conn.execute(&update).await?;
     Ok(())
 }
