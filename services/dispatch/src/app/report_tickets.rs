@@ -17,7 +17,7 @@ use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseTransaction, EntityTrait};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// Why a batch of reports made no tickets: the report at fault (its index), when one is.
 #[derive(Debug)]
@@ -140,15 +140,13 @@ impl Dispatch {
 /// history rows. A ticket that exists already fails the whole.
 async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Result<Vec<OutgoingEvent>> {
     let mut rows = Vec::with_capacity(writes.len());
-    let mut loads: BTreeMap<String, i32> = BTreeMap::new();
+    let mut loads: Vec<(String, i32)> = Vec::new();
     let mut history: Vec<ticket_change::ActiveModel> = Vec::new();
     let mut events = Vec::new();
     let now_us = writes.iter().map(|w| w.now_us).max().unwrap_or_default();
     for w in writes {
         rows.push(w.row);
-        for (crew, delta) in w.loads {
-            *loads.entry(crew).or_default() += delta;
-        }
+        loads.extend(w.loads);
         history.extend(w.history);
         events.extend(w.events);
     }
@@ -160,7 +158,7 @@ async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Resul
     if inserted != expected {
         return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: format!("{} of {expected} new tickets", expected - inserted) });
     }
-    store::add_loads(txn, &loads.into_iter().collect::<Vec<_>>(), now_us).await?;
+    store::add_loads(txn, &loads, now_us).await?;
     if !history.is_empty() {
         store::take_turns(txn, "ticket_change").await?;
         ticket_change::Entity::insert_many(history).exec_without_returning(txn).await?;

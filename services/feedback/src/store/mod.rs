@@ -239,7 +239,6 @@ pub async fn reports_where(
     Ok(report::Entity::find().filter(column.eq(value)).order_by_asc(report::Column::Id).all(conn).await?)
 }
 
-
 /// Serializes, on PostgreSQL, the transactions that name one of the same `turns` until they end,
 /// so those that must see each other's writes do (SQLite write transactions are serial already).
 /// Every transaction takes its keys in one order, so none waits on another in a cycle.
