@@ -30,7 +30,7 @@ cargo build --release --quiet -p flywheel-registry -p flywheel-dispatch -p flywh
 revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +changes)"
 out=target/bench
 mkdir -p "$out"
-rm -rf "$out"/*.json "$out"/report.md "$out"/logs
+rm -rf "$out"/*.json "$out"/report.md "$out"/metrics-*.txt "$out"/logs
 
 run=$(mktemp -d)
 # A private copy of this build: a target directory shared with other checkouts may be rebuilt
@@ -117,11 +117,12 @@ export AUTH_JWKS_FILE="$run/auth/jwks.json"
 FLYWHEEL_TOKEN=$("$bin/flywheel" auth token --key "$run/auth/jwt-signing-key.pem" --role admin --ttl 4h)
 export FLYWHEEL_TOKEN
 
-declare -A grpc
+declare -A grpc http
 memory_args=()
 for service in registry dispatch feedback analytics; do
   grpc[$service]="127.0.0.1:$(free_port)"
-  GRPC_ADDR="${grpc[$service]}" HTTP_ADDR="127.0.0.1:$(free_port)" NATS_URL="$nats_url" \
+  http[$service]="127.0.0.1:$(free_port)"
+  GRPC_ADDR="${grpc[$service]}" HTTP_ADDR="${http[$service]}" NATS_URL="$nats_url" \
     DATABASE_URL="$(database_url "$service")" RUST_LOG=warn GRPC_RATE_LIMIT_PER_SECOND=0 \
     FEEDBACK_DUPLICATE_RADIUS_M=0 FEEDBACK_RATE_PER_CHANNEL_PER_MINUTE=100000000 \
     "$bin/flywheel-$service" >"$run/$service.log" 2>&1 &
@@ -162,6 +163,11 @@ if step intake; then
   $smoke || pg_profile_start
   "$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"
   $smoke || pg_profile_write "$out/pg-profile.json"
+  # Each service's counters after the intake steps (consumer batches and their busy time, calls).
+  for service in registry dispatch feedback analytics; do
+    python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+      "http://${http[$service]}/metrics" >"$out/metrics-$service.txt" || true
+  done
 fi
 if step memory; then "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-peak.json"; fi
 if step dispatch-scale; then "$bin/flywheel-bench" dispatch-scale "${scale[@]}" --out "$out/dispatch-scale.json"; fi

@@ -1,6 +1,8 @@
 //! `intake`: residents' reports at rising offered load against a running deployment. Per step:
 //! the SubmitReport call, report → ticket assigned (seen on dispatch's WatchTickets stream,
-//! matched by the correlation id the report carries), and report → counted in analytics' KPIs.
+//! matched by the correlation id the report carries) with the part of it until dispatch created
+//! the ticket (the ticket's create time; the services run on this machine's clock), and report →
+//! counted in analytics' KPIs.
 
 use crate::client::{Authed, Endpoints};
 use crate::load::{self, Latency, Step};
@@ -15,7 +17,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often analytics is asked whether the reports are counted yet.
 const KPI_POLL: Duration = Duration::from_millis(20);
@@ -49,6 +51,9 @@ pub struct IntakeStep {
     pub load: Step,
     /// From sending the report to seeing its ticket ASSIGNED.
     pub assigned: Latency,
+    /// From sending the report to the create time dispatch gave its ticket: the part of
+    /// `assigned` before the ticket's transaction commits and the feed delivers it.
+    pub ticket_created: Latency,
     /// Accepted reports whose ticket was not seen assigned within the drain time.
     pub not_assigned: u64,
     /// From sending the report to analytics counting it in reports_received (±20 ms polling).
@@ -68,11 +73,19 @@ pub struct IntakeResult {
 #[derive(Default)]
 struct InFlight {
     /// Accepted reports by correlation id → when they were sent.
-    waiting_assignment: Mutex<HashMap<String, Instant>>,
+    waiting_assignment: Mutex<HashMap<String, Sent>>,
     assigned: Mutex<Vec<Duration>>,
+    ticket_created: Mutex<Vec<Duration>>,
     /// Send times of accepted reports, in the order they were accepted.
     accepted: Mutex<Vec<Instant>>,
     done_sending: AtomicBool,
+}
+
+/// When a report was sent, by the monotonic clock and by the wall clock tickets are stamped with.
+#[derive(Clone, Copy)]
+struct Sent {
+    at: Instant,
+    wall: SystemTime,
 }
 
 pub async fn run(args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
@@ -104,11 +117,19 @@ pub async fn run(args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
         let kpi_samples = poller.await?;
         let not_assigned = step_state.waiting_assignment.lock().unwrap().len() as u64;
         let assigned = Latency::of(std::mem::take(&mut *step_state.assigned.lock().unwrap()));
+        let ticket_created = Latency::of(std::mem::take(&mut *step_state.ticket_created.lock().unwrap()));
         let kpi_missing = load.ok.saturating_sub(kpi_samples.len() as u64);
-        let step = IntakeStep { assigned, not_assigned, kpi_visible: Latency::of(kpi_samples), kpi_missing, load };
+        let step = IntakeStep { assigned, ticket_created, not_assigned, kpi_visible: Latency::of(kpi_samples), kpi_missing, load };
         eprintln!(
-            "intake: offered {}/s achieved {}/s errors {:?} submit p99 {} ms, assigned p99 {} ms ({} missing), KPI p99 {} ms",
-            step.load.offered_per_s, step.load.achieved_per_s, step.load.errors, step.load.call.p99_ms, step.assigned.p99_ms, step.not_assigned, step.kpi_visible.p99_ms
+            "intake: offered {}/s achieved {}/s errors {:?} submit p99 {} ms, assigned p99 {} ms ({} missing; created p99 {} ms), KPI p99 {} ms",
+            step.load.offered_per_s,
+            step.load.achieved_per_s,
+            step.load.errors,
+            step.load.call.p99_ms,
+            step.assigned.p99_ms,
+            step.not_assigned,
+            step.ticket_created.p99_ms,
+            step.kpi_visible.p99_ms
         );
         let saturated = step.load.saturated(Duration::from_millis(args.max_p99_ms));
         steps.push(step);
@@ -158,12 +179,12 @@ fn submitter(
         let mut fb = fb.clone();
         let state = state.clone();
         Box::pin(async move {
-            let sent = Instant::now();
+            let sent = Sent { at: Instant::now(), wall: SystemTime::now() };
             // Registered before the call: the ticket may be assigned before the answer arrives.
             state.waiting_assignment.lock().unwrap().insert(correlation.clone(), sent);
             match fb.submit_report(request).await {
                 Ok(_) => {
-                    state.accepted.lock().unwrap().push(sent);
+                    state.accepted.lock().unwrap().push(sent.at);
                     Ok(())
                 }
                 Err(status) => {
@@ -198,12 +219,20 @@ async fn watch_assignments(
             let current = state.lock().unwrap().clone();
             let sent = current.waiting_assignment.lock().unwrap().remove(&ticket.correlation_id);
             if let Some(sent) = sent {
-                current.assigned.lock().unwrap().push(sent.elapsed());
+                current.assigned.lock().unwrap().push(sent.at.elapsed());
+                if let Some(created) = ticket.create_time.and_then(|t| wall_time(&t)) {
+                    current.ticket_created.lock().unwrap().push(created.duration_since(sent.wall).unwrap_or_default());
+                }
             }
         }
         eprintln!("intake: the WatchTickets stream ended");
     });
     Ok(())
+}
+
+fn wall_time(t: &prost_types::Timestamp) -> Option<SystemTime> {
+    let since_epoch = Duration::new(u64::try_from(t.seconds).ok()?, u32::try_from(t.nanos).ok()?);
+    SystemTime::UNIX_EPOCH.checked_add(since_epoch)
 }
 
 /// Reports analytics has counted in the bench district.

@@ -74,13 +74,13 @@ fn markdown(r: &Value) -> String {
     let ceiling = r["ceiling"]["sustained_per_s"].as_f64();
     let intake = r["intake"]["sustained_per_s"].as_f64();
     md.push_str("\n## Intake (residents' reports, open loop)\n\n");
-    md.push_str("| offered/s | achieved/s | errors | submit p50 / p99 ms | report → assigned p50 / p99 ms | not assigned | report → KPI p50 / p99 ms | not counted |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| offered/s | achieved/s | errors | submit p50 / p99 ms | report → assigned p50 / p99 ms | of it, report → ticket created p50 / p99 ms | not assigned | report → KPI p50 / p99 ms | not counted |\n|---|---|---|---|---|---|---|---|---|\n");
     for s in r["intake"]["steps"].as_array().into_iter().flatten() {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} / {} | {} / {} | {} | {} / {} | {} |",
+            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} | {} / {} | {} |",
             s["offered_per_s"], s["achieved_per_s"], errors(&s["errors"]), s["call"]["p50_ms"], s["call"]["p99_ms"],
-            s["assigned"]["p50_ms"], s["assigned"]["p99_ms"], s["not_assigned"], s["kpi_visible"]["p50_ms"], s["kpi_visible"]["p99_ms"], s["kpi_missing"]
+            s["assigned"]["p50_ms"], s["assigned"]["p99_ms"], s["ticket_created"]["p50_ms"], s["ticket_created"]["p99_ms"], s["not_assigned"], s["kpi_visible"]["p50_ms"], s["kpi_visible"]["p99_ms"], s["kpi_missing"]
         );
     }
     error_messages(&mut md, r["intake"]["steps"].as_array());
