@@ -6,9 +6,14 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Clock skew tolerated on `exp`, in seconds.
 const LEEWAY_S: u64 = 30;
+
+/// Verified tokens remembered at most; past it the memory starts again from empty.
+const VERIFIED_CAPACITY: usize = 4096;
 
 /// What a Flywheel token says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +49,15 @@ pub enum Rejection {
 
 /// Verifies tokens: EdDSA signature by a key of the set (chosen by `kid`), expiry, issuer and
 /// audience, then the claims Flywheel needs.
+///
+/// A caller sends the same token with every call until it expires, and the signature check is
+/// the costliest part of admitting a call, so a token that passed is remembered with its
+/// principal and expiry: later calls only check the expiry. The key set is fixed for the
+/// verifier's life, so what passed once stays valid until it expires.
 pub struct Verifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    verified: Mutex<HashMap<String, (Principal, u64)>>,
 }
 
 impl Verifier {
@@ -80,11 +91,36 @@ impl Verifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Ok(Self { keys, validation })
+        Ok(Self { keys, validation, verified: Mutex::new(HashMap::new()) })
     }
 
     /// The principal a valid token names.
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
+        let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        self.verify_at(token, now_s)
+    }
+
+    fn verify_at(&self, token: &str, now_s: u64) -> Result<Principal, Rejection> {
+        let mut verified = self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((principal, exp)) = verified.get(token) {
+            if exp.saturating_add(LEEWAY_S) < now_s {
+                verified.remove(token);
+                return Err(Rejection::Expired);
+            }
+            return Ok(principal.clone());
+        }
+        drop(verified);
+        let (principal, exp) = self.check_signed(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    /// The principal and expiry of a token whose signature and claims pass.
+    fn check_signed(&self, token: &str) -> Result<(Principal, u64), Rejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Invalid("not a JWT"))?;
         let key = header.kid.as_deref().and_then(|kid| self.keys.get(kid)).ok_or(Rejection::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
@@ -96,7 +132,8 @@ impl Verifier {
             ErrorKind::MissingRequiredClaim(_) => Rejection::Invalid("a required claim is missing"),
             _ => Rejection::Invalid("unreadable token"),
         })?;
-        principal(data.claims)
+        let exp = data.claims.exp;
+        Ok((principal(data.claims)?, exp))
     }
 }
 
@@ -172,6 +209,23 @@ mod tests {
         tampered.truncate(tampered.len() - 4);
         tampered.push_str("AAAA");
         assert_eq!(v.verify(&tampered), Err(Rejection::Invalid("bad signature")));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let m = minter();
+        let v = verifier(&m);
+        let claims = m.claims("alice", &[Role::Dispatcher], Duration::from_secs(60));
+        let token = m.sign(&claims).unwrap();
+        let first = v.verify_at(&token, claims.iat).unwrap();
+        assert_eq!(v.verify_at(&token, claims.exp + LEEWAY_S).unwrap(), first);
+        assert_eq!(v.verify_at(&token, claims.exp + LEEWAY_S + 1), Err(Rejection::Expired));
+        // Forgotten once expired: the signature is checked again, and the token is refused by it.
+        assert!(v.verified.lock().unwrap().is_empty());
+        let mut tampered = token.clone();
+        tampered.truncate(tampered.len() - 4);
+        tampered.push_str("AAAA");
+        assert_eq!(v.verify_at(&tampered, claims.iat), Err(Rejection::Invalid("bad signature")));
     }
 
     #[test]
