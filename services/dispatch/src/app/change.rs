@@ -139,7 +139,7 @@ impl Change {
         }
         store::add_loads(txn, &w.loads, w.now_us).await?;
         if !w.history.is_empty() {
-            store::take_turns(txn, "ticket_change").await?;
+            store::take_change_log_turn(txn).await?;
             ticket_change::Entity::insert_many(w.history).exec_without_returning(txn).await?;
         }
         Ok((w.ticket, w.events))

@@ -160,7 +160,7 @@ async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Resul
     }
     store::add_loads(txn, &loads, now_us).await?;
     if !history.is_empty() {
-        store::take_turns(txn, "ticket_change").await?;
+        store::take_change_log_turn(txn).await?;
         ticket_change::Entity::insert_many(history).exec_without_returning(txn).await?;
     }
     Ok(events)

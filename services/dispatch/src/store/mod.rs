@@ -157,24 +157,18 @@ pub fn body<M: Message + Default>(bytes: &[u8]) -> Result<M> {
     decode(bytes)
 }
 
-/// Makes concurrent writers of `table` take turns until the transaction ends, so positions
-/// they assign (the change log's sequence, the crews' revision) become visible in order. SQLite
-/// already runs one write transaction at a time; PostgreSQL needs the lock.
-pub async fn take_turns(conn: &impl ConnectionTrait, table: &str) -> Result<()> {
-    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        conn.execute_unprepared(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")).await?;
-    }
-    Ok(())
+/// The turn of writers of the ticket change log until the transaction ends (see
+/// [`flywheel_runtime::db::take_turns`]): the log's positions become visible in the order they
+/// were assigned, which WatchTickets' cursor relies on.
+pub async fn take_change_log_turn(conn: &impl ConnectionTrait) -> Result<()> {
+    Ok(flywheel_runtime::db::take_turns(conn, &["ticket_change"]).await?)
 }
 
-/// Serializes ticket creation on PostgreSQL until the transaction ends (SQLite write
-/// transactions are serial already). An advisory lock that only creators take, first, so it
-/// adds no lock-order cycle with the table locks of [`take_turns`].
+/// The turn of ticket creators until the transaction ends: the origin check (one ticket per
+/// report or plan occurrence) and the day's numbering see every earlier creation. Creators take
+/// it first, before the change log's turn.
 pub async fn take_creation_turn(conn: &impl ConnectionTrait) -> Result<()> {
-    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        conn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({TICKET_CREATION_LOCK})")).await?;
-    }
-    Ok(())
+    Ok(flywheel_runtime::db::take_turns(conn, &["ticket creation"]).await?)
 }
 
 /// Hands out the next `n` ticket numbers of `day` (`YYYYMMDD`) under the creation turn and
@@ -194,9 +188,6 @@ pub async fn issue_ticket_numbers(conn: &impl ConnectionTrait, day: &str, prefix
     Ok(before + 1)
 }
 
-/// The advisory lock key of ticket creation ("FWTICKET" in ASCII, to stay clear of other keys).
-const TICKET_CREATION_LOCK: i64 = 0x4657_5449_434B_4554;
-
 /// The position of the latest crew change (0 before any).
 pub async fn latest_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
     let max: Option<Option<i64>> = crew::Entity::find()
@@ -208,9 +199,10 @@ pub async fn latest_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
     Ok(max.flatten().unwrap_or(0))
 }
 
-/// The position of the crew change being written, in a write transaction.
+/// The position of the crew change being written, in a write transaction: crew writers take
+/// turns, so revisions become visible in order and replicas' indexes miss none.
 pub async fn next_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
-    take_turns(conn, "crew").await?;
+    flywheel_runtime::db::take_turns(conn, &["crew"]).await?;
     Ok(latest_crew_rev(conn).await? + 1)
 }
 

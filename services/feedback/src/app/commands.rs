@@ -48,7 +48,7 @@ impl Feedback {
                 let now = now_micros();
                 let on = [limits::per_resident(&self.settings, &resident)];
                 let turns: Vec<String> = on.iter().filter_map(|l| l.turn().map(str::to_owned)).collect();
-                store::take_turns(txn, &turns).await?;
+                flywheel_runtime::db::take_turns(txn, &turns).await?;
                 let mut counters = limits::load(txn, &on, now).await?;
                 counters.admit(&on)?;
                 support::ActiveModel::from(support::Model {

@@ -27,7 +27,7 @@ pub(super) struct Limit {
 }
 
 impl Limit {
-    /// The turn a filing takes before reading this limit (`store::take_turns`) when it is
+    /// The turn a filing takes before reading this limit (`flywheel_runtime::db::take_turns`) when it is
     /// counted exactly, in one row: a resident's. A channel's shards are read without one, so
     /// concurrent filings may pass it by a few.
     pub(super) fn turn(&self) -> Option<&str> {

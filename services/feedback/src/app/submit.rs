@@ -116,7 +116,7 @@ impl Feedback {
             .map(|a| format!("place/{}/{}", a.place.site.id, a.submission.draft.category_id))
             .collect();
         turns.extend(accepted.iter().flat_map(|a| limits_of(a.submission)).filter_map(|l| l.turn().map(str::to_owned)));
-        store::take_turns(txn, &turns).await?;
+        flywheel_runtime::db::take_turns(txn, &turns).await?;
         // The filing instant, taken once the turns are ours: a filing that had to wait then
         // never precedes the one it waited for, which the duplicate window would not match.
         let now = now_micros();

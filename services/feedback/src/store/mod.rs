@@ -239,27 +239,3 @@ pub async fn reports_where(
     Ok(report::Entity::find().filter(column.eq(value)).order_by_asc(report::Column::Id).all(conn).await?)
 }
 
-/// Serializes, on PostgreSQL, the transactions that name one of the same `turns` until they end,
-/// so those that must see each other's writes do (SQLite write transactions are serial already).
-/// Every transaction takes its keys in one order, so none waits on another in a cycle.
-pub async fn take_turns(conn: &impl ConnectionTrait, turns: &[String]) -> Result<()> {
-    if conn.get_database_backend() != sea_orm::DbBackend::Postgres || turns.is_empty() {
-        return Ok(());
-    }
-    let mut keys: Vec<i32> = turns.iter().map(|t| turn_key(t)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let locks: Vec<String> = keys.iter().map(|k| format!("pg_advisory_xact_lock({TURN_LOCK_CLASS}, {k})")).collect();
-    conn.execute_unprepared(&format!("SELECT {}", locks.join(", "))).await?;
-    Ok(())
-}
-
-/// The advisory lock class of feedback's turns ("FWFB" in ASCII, clear of other keys).
-const TURN_LOCK_CLASS: i32 = 0x4657_4642;
-
-/// A turn as a lock key: FNV-1a, stable across processes and releases; two turns sharing a key
-/// only wait for each other needlessly.
-fn turn_key(turn: &str) -> i32 {
-    let hash = turn.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
-    hash as i32
-}
