@@ -97,6 +97,15 @@ fn asks_for_ticket(subject: &str) -> bool {
     matches!(subject, "flywheel.feedback.report.submitted" | "flywheel.feedback.report.classified")
 }
 
+/// Feedback's events that change a ticket (see `FeedbackIntake::follow`); the others (a status
+/// change feedback derived from a ticket, a report linked as a duplicate) change nothing here.
+fn changes_a_ticket(subject: &str) -> bool {
+    matches!(
+        subject,
+        "flywheel.feedback.report.supported" | "flywheel.feedback.report.rated" | "flywheel.feedback.report.reopen_requested"
+    )
+}
+
 fn report_of(event: &IncomingEvent) -> Result<feedback::Report, HandlerError> {
     let report = match event.subject.as_str() {
         "flywheel.feedback.report.submitted" => event.decode::<feedback::ReportSubmitted>()?.report,
@@ -106,7 +115,7 @@ fn report_of(event: &IncomingEvent) -> Result<feedback::Report, HandlerError> {
 }
 
 impl FeedbackIntake {
-    /// Applies an event that does not ask for a ticket; returns the events to publish.
+    /// Applies an event that changes a ticket (`changes_a_ticket`); returns the events to publish.
     async fn follow(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<Vec<OutgoingEvent>, HandlerError> {
         Ok(match event.subject.as_str() {
             "flywheel.feedback.report.supported" => {
@@ -140,30 +149,37 @@ impl EventHandler for FeedbackIntake {
         self.handle_batch(txn, &[event]).await.map_err(|failure| failure.error)
     }
 
-    /// Runs of consecutive reports asking for tickets are created together; other events are
-    /// applied one by one between them, so each report's events keep their order.
+    /// Runs of reports asking for tickets are created together; events that change a ticket are
+    /// applied one by one between them, so each report's events keep their order. Events that
+    /// change nothing here do not end a run: feedback answers every new ticket with a status
+    /// change, which would otherwise cut a backlog into runs of one report.
     async fn handle_batch(&self, txn: &DatabaseTransaction, events: &[&IncomingEvent]) -> Result<(), BatchFailure> {
         let mut publish = Vec::new();
         let mut at = 0;
         while at < events.len() {
-            let run = events[at..].iter().take_while(|e| asks_for_ticket(&e.subject)).count();
+            let run = events[at..].iter().take_while(|e| !changes_a_ticket(&e.subject)).count();
             if run == 0 {
                 let out = self.follow(txn, events[at]).await.map_err(|error| BatchFailure { at: Some(at), error })?;
                 publish.extend(out);
                 at += 1;
                 continue;
             }
+            // The run's reports, with where each sits in the batch.
             let mut reports = Vec::with_capacity(run);
-            for (i, event) in events[at..at + run].iter().enumerate() {
+            let mut positions = Vec::with_capacity(run);
+            for (i, event) in events[at..at + run].iter().enumerate().filter(|(_, e)| asks_for_ticket(&e.subject)) {
                 let report = report_of(event).map_err(|error| BatchFailure { at: Some(at + i), error })?;
                 reports.push((report, event.correlation_id.clone()));
+                positions.push(at + i);
             }
-            let out = self
-                .dispatch
-                .tickets_for_reports(txn, reports)
-                .await
-                .map_err(|f| BatchFailure { at: f.at.map(|i| at + i), error: internal(f.error) })?;
-            publish.extend(out);
+            if !reports.is_empty() {
+                let out = self
+                    .dispatch
+                    .tickets_for_reports(txn, reports)
+                    .await
+                    .map_err(|f| BatchFailure { at: f.at.map(|i| positions[i]), error: internal(f.error) })?;
+                publish.extend(out);
+            }
             at += run;
         }
         outbox::enqueue_all(txn, &publish).await.map_err(|e| BatchFailure { at: None, error: e.into() })?;

@@ -169,3 +169,53 @@ async fn reports_arriving_together_are_ticketed_as_one_by_one() {
         assert!(assigned <= c.capacity, "crew {} got {assigned} tickets, past its capacity {}", c.code, c.capacity);
     }
 }
+
+/// Feedback's own bookkeeping between reports (status changes, duplicate links), which a
+/// consumer created before its filter narrowed still receives, changes nothing and does not
+/// split the reports around it: they are ticketed as one run, at one instant.
+#[tokio::test]
+async fn events_that_change_no_ticket_leave_the_reports_around_them_one_run() {
+    use flywheel_runtime::events::consumer::apply_batch_once;
+    use flywheel_runtime::events::{outbox::Outbox, IncomingEvent};
+
+    let mut h = Harness::start().await;
+    let d = district(&h, (HOUR, 8 * HOUR)).await;
+    create_crew(&mut h.client, crew("tower", &[&d.tower.id], &[], 100)).await;
+    h.service.take().unwrap().stop().await.unwrap();
+
+    let db = flywheel_runtime::db::connect_and_migrate::<flywheel_dispatch::migration::Migrator>(&h.db.url()).await.unwrap();
+    let intake = flywheel_dispatch::consumers::FeedbackIntake {
+        dispatch: flywheel_dispatch::app::Dispatch::new(flywheel_runtime::writer::Writer::new(db.clone(), Outbox::new())),
+    };
+    let event = |n: usize, subject: &str, payload: Vec<u8>| IncomingEvent {
+        id: format!("event-{n}"),
+        subject: subject.into(),
+        source: "feedback".into(),
+        aggregate_id: format!("report-{n}"),
+        correlation_id: format!("corr-{n}"),
+        time_us: flywheel_runtime::db::now_micros(),
+        payload: payload.into(),
+    };
+    let submitted = |n: usize| {
+        let r = report(&format!("report-{n}"), &d.tower.id, &d.lights.id);
+        event(n, "flywheel.feedback.report.submitted", prost::Message::encode_to_vec(&feedback::ReportSubmitted { report: Some(r) }))
+    };
+    let events = [
+        submitted(0),
+        event(1, "flywheel.feedback.report.status_changed", b"not read".to_vec()),
+        submitted(2),
+        event(3, "flywheel.feedback.report.linked_as_duplicate", b"not read".to_vec()),
+        submitted(4),
+    ];
+    apply_batch_once(&db, "dispatch", &intake, &events.iter().collect::<Vec<_>>()).await.unwrap();
+    db.close().await.unwrap();
+    h.restart().await;
+
+    let list = ListTicketsRequest { page_size: 100, ..Default::default() };
+    let mut tickets = h.client.list_tickets(list).await.unwrap().into_inner().tickets;
+    tickets.sort_by(|a, b| a.code.cmp(&b.code));
+    let reports: Vec<String> = tickets.iter().map(|t| t.origin.clone().unwrap_or_default().report_id).collect();
+    assert_eq!(reports, ["report-0", "report-2", "report-4"]);
+    let created: Vec<i64> = tickets.iter().map(|t| micros(t.create_time.as_ref().unwrap())).collect();
+    assert!(created.iter().all(|c| *c == created[0]), "one run, one creation instant: {created:?}");
+}

@@ -35,9 +35,21 @@ impl Subscription {
 /// Dispatch keeps a replica of the registry.
 pub const DISPATCH_FROM_REGISTRY: Subscription =
     Subscription { service: "dispatch", stream: &streams::REGISTRY, filter_subjects: &["flywheel.registry.>"], replays: false };
-/// Dispatch turns reports into tickets and reopens them.
-pub const DISPATCH_FROM_FEEDBACK: Subscription =
-    Subscription { service: "dispatch", stream: &streams::FEEDBACK, filter_subjects: &["flywheel.feedback.report.>"], replays: false };
+/// Dispatch turns reports into tickets and reopens them. Only the events that can change a
+/// ticket: feedback's own bookkeeping (status changes it derives from tickets, duplicates it
+/// links) would be half of what dispatch receives under load, for nothing.
+pub const DISPATCH_FROM_FEEDBACK: Subscription = Subscription {
+    service: "dispatch",
+    stream: &streams::FEEDBACK,
+    filter_subjects: &[
+        "flywheel.feedback.report.submitted",
+        "flywheel.feedback.report.classified",
+        "flywheel.feedback.report.supported",
+        "flywheel.feedback.report.rated",
+        "flywheel.feedback.report.reopen_requested",
+    ],
+    replays: false,
+};
 /// Feedback keeps a replica of the sites, zones and categories residents report against.
 pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
     service: "feedback",
