@@ -263,13 +263,23 @@ impl Consumer<'_> {
             let Some(first) = first else {
                 anyhow::bail!("message stream ended");
             };
-            // Whatever else has already arrived joins the batch; nothing waits for more.
+            // Whatever else has already arrived joins the batch. The client hands over one read
+            // of the socket at a time, so while messages keep coming a yield lets the
+            // connection's next read join too; nothing waits on a timer, and a message that
+            // arrives alone is applied at once.
             let mut received = vec![first];
-            while received.len() < MAX_BATCH {
-                match messages.next().now_or_never() {
-                    Some(Some(next)) => received.push(next),
-                    _ => break,
+            loop {
+                let before = received.len();
+                while received.len() < MAX_BATCH {
+                    match messages.next().now_or_never() {
+                        Some(Some(next)) => received.push(next),
+                        _ => break,
+                    }
                 }
+                if received.len() == MAX_BATCH || received.len() == before {
+                    break;
+                }
+                tokio::task::yield_now().await;
             }
             let mut batch = Vec::with_capacity(received.len());
             let mut interrupted = None;
