@@ -27,9 +27,9 @@ pub(super) struct Limit {
 }
 
 impl Limit {
-    /// The turn a filing takes before reading this limit (`flywheel_runtime::db::take_turns`) when it is
-    /// counted exactly, in one row: a resident's. A channel's shards are read without one, so
-    /// concurrent filings may pass it by a few.
+    /// The turn a filing takes before reading this limit (`flywheel_runtime::db::take_turns`)
+    /// when it is counted exactly, in one row: a resident's. A channel's shards are read without
+    /// one, so concurrent filings may pass it by a few.
     pub(super) fn turn(&self) -> Option<&str> {
         (self.shards == 1).then_some(self.scope.as_str())
     }
