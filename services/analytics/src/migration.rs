@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateBacklog));
         all.push(Box::new(CreateDayRollup));
         all.push(Box::new(compact_facts::CompactFacts));
+        all.push(Box::new(CreateRollupLevels));
         all
     }
 }
@@ -239,5 +240,53 @@ impl MigrationTrait for CreateDayRollup {
         .await
         // The day rows of hour rows projected before this table existed are counted by
         // m0104_analytics_compact_facts, which reads hour rows in the encoding they then have.
+    }
+}
+
+struct CreateRollupLevels;
+
+impl MigrationName for CreateRollupLevels {
+    fn name(&self) -> &str {
+        "m0105_analytics_rollup_levels"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateRollupLevels {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kpi_rollup")
+                .if_not_exists()
+                .col(integer("tier"))
+                .col(integer("level"))
+                .col(big_integer("start_us"))
+                .col(string_len("site_id", 64))
+                .col(string_len("category_id", 64))
+                .col(integer("dimension"))
+                .col(integer("perspective"))
+                .col(big_integer("backlog_delta"))
+                .col(blob("facts"))
+                .primary_key(
+                    Index::create()
+                        .col("tier")
+                        .col("level")
+                        .col("start_us")
+                        .col("site_id")
+                        .col("category_id")
+                        .col("dimension")
+                        .col("perspective"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // The hour rows projected before this table existed, with days in the zone the
+        // service starts with (start-up realigns them if it differs).
+        let zone = crate::settings::Settings::from_env().map_err(|e| DbErr::Custom(e.to_string()))?.time_zone;
+        crate::store::levels::recount(m.get_connection(), zone).await
     }
 }

@@ -28,7 +28,7 @@ async fn summed(db: &DatabaseConnection, before_us: i64, keep: impl Fn(&kpi_hour
 }
 
 async fn running(db: &DatabaseConnection, filter: &Filter, before_us: i64) -> BTreeMap<(Cell, String), i64> {
-    let rows = store::backlog_before(db, filter, before_us, i64::MAX).await.unwrap();
+    let rows = store::backlog_before(db, filter, before_us, i64::MAX, None).await.unwrap();
     let n = rows.len();
     let map: BTreeMap<_, _> = rows.into_iter().map(|(c, path, b)| ((c, path), b)).collect();
     assert_eq!(map.len(), n, "one row per cell and path");

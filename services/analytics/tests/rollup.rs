@@ -1,5 +1,6 @@
-//! Day rows answer what the hour rows alone answer: every query reads whole days from day rows
-//! and the rest from hour rows, and must land exactly where reading only hour rows lands.
+//! Day rows and rollup levels answer what the hour rows alone answer: every query reads whole
+//! days from day rows and the rest from hour rows, per cell or merged at the level that holds
+//! its filter and grouping, and must land exactly where reading only per-cell hour rows lands.
 
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -8,7 +9,7 @@ use flywheel_analytics::domain::kpi::{Facts, Kpis};
 use flywheel_analytics::domain::time::{self, Bucket, Plan, Span};
 use flywheel_analytics::migration::Migrator;
 use flywheel_analytics::store::batch::Changes;
-use flywheel_analytics::store::{self, Cell, Filter, entities::kpi_day};
+use flywheel_analytics::store::{self, Cell, Filter, entities::{kpi_day, kpi_rollup}};
 use flywheel_testing::TestDatabase;
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 use std::collections::BTreeMap;
@@ -31,14 +32,24 @@ fn answers(r: &Rollup) -> BTreeMap<String, (Kpis, Vec<Kpis>)> {
     out
 }
 
-/// The rollups by each grouping of what `plan` reads.
-async fn rollups(db: &DatabaseConnection, filter: &Filter, range: Span, buckets: &[Span], plan: &Plan) -> Vec<BTreeMap<String, (Kpis, Vec<Kpis>)>> {
-    let rows = store::facts_in(db, filter, plan).await.unwrap();
-    let prior = store::backlog_before(db, filter, range.start_us, plan.days_from_us).await.unwrap();
-    [GroupBy::None, GroupBy::Site, GroupBy::Category, GroupBy::Cell]
-        .into_iter()
-        .map(|g| answers(&Rollup::build(Directory::default(), g, range, buckets, &rows, &prior)))
-        .collect()
+/// The rollups by each grouping of what `plan` reads: per cell, or (`merged`) from the rollup
+/// level that holds the filter and the grouping where one does.
+async fn rollups(
+    db: &DatabaseConnection,
+    filter: &Filter,
+    range: Span,
+    buckets: &[Span],
+    plan: &Plan,
+    merged: bool,
+) -> Vec<BTreeMap<String, (Kpis, Vec<Kpis>)>> {
+    let mut out = Vec::new();
+    for g in [GroupBy::None, GroupBy::Site, GroupBy::Category, GroupBy::Cell] {
+        let level = g.level(filter).filter(|_| merged);
+        let rows = store::facts_in(db, filter, plan, level).await.unwrap();
+        let prior = store::backlog_before(db, filter, range.start_us, plan.days_from_us, level).await.unwrap();
+        out.push(answers(&Rollup::build(Directory::default(), g, range, buckets, &rows, &prior)));
+    }
+    out
 }
 
 /// Ten days of facts in four cells over two regions, with durations, openings and closings,
@@ -123,9 +134,11 @@ async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) {
             days_read += plan.days.len();
             let hours_only = Plan { days: Vec::new(), hours: vec![range], days_from_us: i64::MAX };
             for filter in &filters {
-                let got = rollups(db, filter, range, buckets, &plan).await;
-                let want = rollups(db, filter, range, buckets, &hours_only).await;
-                assert_eq!(got, want, "{range:?}, {} buckets, {filter:?}", buckets.len());
+                let want = rollups(db, filter, range, buckets, &hours_only, false).await;
+                for (plan, merged) in [(&plan, false), (&plan, true), (&hours_only, true)] {
+                    let got = rollups(db, filter, range, buckets, plan, merged).await;
+                    assert_eq!(got, want, "{range:?}, {} buckets, {filter:?}, merged {merged}", buckets.len());
+                }
                 let counted = want[0].values().any(|(k, _)| k.counters.tickets_opened > 0 && k.backlog != 0);
                 assert!(counted || range.end_us - range.start_us <= HOUR, "{range:?} {filter:?} counts nothing");
             }
@@ -143,8 +156,19 @@ fn day_rows_by_key(rows: Vec<kpi_day::Model>) -> BTreeMap<(i64, String, String, 
         .collect()
 }
 
+type RollupKey = (i32, i32, i64, String, String, i32, i32);
+
+fn rollup_rows_by_key(rows: Vec<kpi_rollup::Model>) -> BTreeMap<RollupKey, (i64, Kpis)> {
+    rows.into_iter()
+        .map(|r| {
+            let facts = Facts::decode(&r.facts).unwrap();
+            ((r.tier, r.level, r.start_us, r.site_id, r.category_id, r.dimension, r.perspective), (r.backlog_delta, facts.kpis(0)))
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn day_rows_answer_every_query_as_the_hour_rows_do() {
+async fn day_rows_and_rollup_levels_answer_every_query_as_the_hour_rows_do() {
     let test_db = TestDatabase::new();
     let db = flywheel_runtime::db::connect_and_migrate::<Migrator>(&test_db.url()).await.unwrap();
     // Berlin: the data crosses the 23-hour day of 2025-03-30.
@@ -158,6 +182,10 @@ async fn day_rows_answer_every_query_as_the_hour_rows_do() {
     assert!(incremental.keys().any(|(_, site, _, path)| site == "s2" && path == "/north/"));
     store::days::recount(&db, berlin).await.unwrap();
     assert_eq!(day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap()), incremental);
+    let merged = rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap());
+    assert!(merged.keys().any(|(tier, ..)| *tier == 2) && merged.keys().any(|(tier, ..)| *tier == 1));
+    store::levels::recount(&db, berlin).await.unwrap();
+    assert_eq!(rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap()), merged);
 
     // A changed zone: start-up realigns the day rows to it, and they answer as hours again.
     store::days::realign(&db, berlin).await.unwrap();
@@ -166,5 +194,7 @@ async fn day_rows_answer_every_query_as_the_hour_rows_do() {
     store::days::realign(&db, shanghai).await.unwrap();
     let realigned = kpi_day::Entity::find().all(&db).await.unwrap();
     assert!(realigned.iter().all(|r| time::day_of(shanghai, r.day_us).start_us == r.day_us));
+    let realigned = kpi_rollup::Entity::find().all(&db).await.unwrap();
+    assert!(realigned.iter().filter(|r| r.tier == 2).all(|r| time::day_of(shanghai, r.start_us).start_us == r.start_us));
     assert_day_rows_answer_as_hours(&db, shanghai).await;
 }

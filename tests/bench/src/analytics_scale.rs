@@ -187,10 +187,10 @@ async fn fill(db: &DatabaseConnection, args: &AnalyticsScaleArgs, tickets: u64, 
     if !batch.is_empty() {
         kpi_hour::Entity::insert_many(batch).exec(&txn).await?;
     }
-    // Rows written past the projector: their running backlog and day rows as the projector
-    // would keep them (in the zone the queries plan their day reads in).
+    // Rows written past the projector: their running backlog, day rows and rollup rows as the
+    // projector would keep them (in the zone the queries plan their day reads in).
     store::recount_backlog(&txn).await?;
-    store::days::recount(&txn, settings.time_zone).await?;
+    store::recount_rollups(&txn, settings.time_zone).await?;
     txn.commit().await?;
     Ok(rows)
 }

@@ -51,12 +51,14 @@ impl Analytics {
     }
 
     /// Reads the facts of a query (day rows for its whole days in the rollup zone, hour rows for
-    /// the rest) and rolls them up by `group_by` into `buckets`.
+    /// the rest; merged across cells when a rollup level holds its filter and grouping) and
+    /// rolls them up by `group_by` into `buckets`.
     pub async fn rollup(&self, query: &Query, group_by: GroupBy, buckets: &[Span]) -> Result<Rollup> {
         let directory = Directory::load(&self.db).await?;
         let plan = Plan::new(query.span, buckets, self.settings.time_zone);
-        let rows = store::facts_in(&self.db, &query.filter, &plan).await?;
-        let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us, plan.days_from_us).await?;
+        let level = group_by.level(&query.filter);
+        let rows = store::facts_in(&self.db, &query.filter, &plan, level).await?;
+        let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us, plan.days_from_us, level).await?;
         Ok(Rollup::build(directory, group_by, query.span, buckets, &rows, &prior))
     }
 }

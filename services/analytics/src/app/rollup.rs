@@ -3,7 +3,7 @@
 use crate::convert::path_ids;
 use crate::domain::kpi::{Facts, Kpis};
 use crate::domain::time::{Span, bucket_index};
-use crate::store::{self, Cell, FactRow, entities};
+use crate::store::{self, Cell, FactRow, Filter, Level, entities};
 use flywheel_proto::flywheel::analytics::v1 as pb;
 use flywheel_proto::flywheel::common::v1::{Dimension, Perspective, ScenarioCell};
 use flywheel_proto::flywheel::registry::v1::RegionKind;
@@ -101,6 +101,18 @@ impl GroupBy {
             Self::Category => pb::GroupBy::Category,
             Self::Cell => pb::GroupBy::Cell,
         }
+    }
+
+    /// The coarsest rollup level that holds both `filter` and this grouping, if any (a region
+    /// grouping needs the per-cell rows' paths).
+    pub fn level(self, filter: &Filter) -> Option<Level> {
+        let groups_on = |level: Level| match self {
+            Self::None => true,
+            Self::Site => level == Level::Site,
+            Self::Category | Self::Cell => level == Level::Scenario,
+            Self::City | Self::District | Self::Street => false,
+        };
+        Level::ALL.into_iter().find(|&level| groups_on(level) && level.holds(filter))
     }
 
     /// The group a fact belongs to; `None` when it belongs to none (e.g. unclassified by cell).
@@ -204,5 +216,25 @@ impl Rollup {
         let mut groups: Vec<&Group> = self.groups.values().collect();
         groups.sort_by(|a, b| b.total.counters.tickets_opened.cmp(&a.total.counters.tickets_opened).then_with(|| a.id.cmp(&b.id)));
         groups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_grouping_reads_the_coarsest_level_that_holds_it() {
+        let all = Filter::default();
+        let of_sites = Filter { site_ids: vec!["s".into()], ..Filter::default() };
+        let of_region = Filter { region_ids: vec!["r".into()], ..Filter::default() };
+        assert_eq!(GroupBy::None.level(&all), Some(Level::Total));
+        assert_eq!(GroupBy::None.level(&of_sites), Some(Level::Site));
+        assert_eq!(GroupBy::Category.level(&all), Some(Level::Scenario));
+        assert_eq!(GroupBy::Cell.level(&all), Some(Level::Scenario));
+        assert_eq!(GroupBy::Cell.level(&of_sites), None);
+        assert_eq!(GroupBy::Site.level(&all), Some(Level::Site));
+        assert_eq!(GroupBy::Site.level(&of_region), None);
+        assert_eq!(GroupBy::District.level(&all), None);
     }
 }

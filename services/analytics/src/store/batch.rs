@@ -7,7 +7,7 @@
 
 use super::entities::{category, kpi_backlog, kpi_hour, region, site, stream_progress, ticket, ticket_rating};
 use super::tickets::{self, Milestones};
-use super::{Cell, days, decode};
+use super::{Cell, days, decode, levels};
 use crate::domain::kpi::Facts;
 use crate::domain::time::day_of;
 use chrono_tz::Tz;
@@ -105,21 +105,25 @@ impl Changes {
 /// An hour row as it was before the batch: its region path and backlog delta.
 type Before = Option<(String, i64)>;
 
-/// Writes the hour rows, then the day rows and the running backlogs they feed; an hour row that
-/// moved to another region path (its site moved) also takes the rare per-row path.
+/// Writes the hour rows, then the day rows, the rollup rows and the running backlogs they feed;
+/// an hour row that moved to another region path (its site moved) also takes the rare per-row
+/// path (the rollup rows keep no path, so a move leaves them as they are).
 async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i64, Cell), HourChange>) -> Result<(), DbErr> {
     if hours.is_empty() {
         return Ok(());
     }
     let before = write_hours(db, &hours).await?;
     let mut day_rows: BTreeMap<days::Key, (i64, Vec<&Facts>)> = BTreeMap::new();
+    let mut rollups = levels::Changes::new();
     let mut backlogs: BTreeMap<(Cell, String), (i64, i64)> = BTreeMap::new();
     let mut moved = Vec::new();
     for (((hour_us, cell), change), before) in hours.iter().zip(before) {
         let path = &change.region_path;
-        let (delta, day) = day_rows.entry((day_of(day_zone, *hour_us).start_us, cell.clone(), path.clone())).or_default();
+        let day_us = day_of(day_zone, *hour_us).start_us;
+        let (delta, day) = day_rows.entry((day_us, cell.clone(), path.clone())).or_default();
         *delta += change.backlog_delta;
         day.extend(&change.facts);
+        levels::add(&mut rollups, *hour_us, day_us, cell, change.backlog_delta, &change.facts);
         // What the running backlog of the row's path gains: nothing for an old row whose delta
         // is unchanged; the row's whole delta when it moved here.
         let booked = match before {
@@ -137,6 +141,7 @@ async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i
         }
     }
     days::add_all(db, day_rows).await?;
+    levels::add_all(db, rollups).await?;
     book_backlogs(db, backlogs).await?;
     move_rows(db, day_zone, moved).await
 }

@@ -4,7 +4,7 @@
 //! rows bulk-loaded past the projector).
 
 use super::entities::{kpi_day, kpi_hour};
-use super::{Cell, batch, decode};
+use super::{Cell, batch, decode, levels};
 use crate::domain::kpi::Facts;
 use crate::domain::time::{Span, day_of};
 use chrono_tz::Tz;
@@ -95,6 +95,14 @@ fn of_cell(cell: &Cell) -> Condition {
 /// Sets every day row from the hour rows, with days in `tz`.
 pub async fn recount(db: &impl ConnectionTrait, tz: Tz) -> Result<(), DbErr> {
     kpi_day::Entity::delete_many().exec(db).await?;
+    for day in spans(db, tz).await? {
+        insert_merged(db, day.start_us, hours_of(db, day).await?).await?;
+    }
+    Ok(())
+}
+
+/// The local days (in `tz`) from the first hour row's to the last one's, oldest first.
+pub(super) async fn spans(db: &impl ConnectionTrait, tz: Tz) -> Result<Vec<Span>, DbErr> {
     let bounds: Option<(Option<i64>, Option<i64>)> = kpi_hour::Entity::find()
         .select_only()
         .column_as(Expr::expr(Func::min(Expr::col(kpi_hour::Column::HourUs))), "first")
@@ -102,18 +110,21 @@ pub async fn recount(db: &impl ConnectionTrait, tz: Tz) -> Result<(), DbErr> {
         .into_tuple()
         .one(db)
         .await?;
-    let Some((Some(first), Some(last))) = bounds else { return Ok(()) };
-    let mut day = day_of(tz, first);
-    while day.start_us <= last {
-        let hours = kpi_hour::Entity::find()
-            .filter(kpi_hour::Column::HourUs.gte(day.start_us))
-            .filter(kpi_hour::Column::HourUs.lt(day.end_us))
-            .all(db)
-            .await?;
-        insert_merged(db, day.start_us, hours).await?;
-        day = day_of(tz, day.end_us);
+    let Some((Some(first), Some(last))) = bounds else { return Ok(Vec::new()) };
+    let mut days = vec![day_of(tz, first)];
+    while let Some(day) = days.last().filter(|d| d.end_us <= last) {
+        days.push(day_of(tz, day.end_us));
     }
-    Ok(())
+    Ok(days)
+}
+
+/// The hour rows of one day.
+pub(super) async fn hours_of(db: &impl ConnectionTrait, day: Span) -> Result<Vec<kpi_hour::Model>, DbErr> {
+    kpi_hour::Entity::find()
+        .filter(kpi_hour::Column::HourUs.gte(day.start_us))
+        .filter(kpi_hour::Column::HourUs.lt(day.end_us))
+        .all(db)
+        .await
 }
 
 /// Inserts the day rows of `day_us` that `hours` (all in that day) merge into.
@@ -136,20 +147,23 @@ async fn insert_merged(db: &impl ConnectionTrait, day_us: i64, hours: Vec<kpi_ho
     Ok(())
 }
 
-/// Keeps the day rows in `tz` at start-up: when a stored day does not start at a local midnight
-/// of `tz` (`ANALYTICS_TIME_ZONE` changed), every day row is recounted, in one transaction.
+/// Keeps the day rows (`kpi_day`'s and the rollup levels') in `tz` at start-up: when a stored
+/// day does not start at a local midnight of `tz` (`ANALYTICS_TIME_ZONE` changed), every day
+/// row is recounted, in one transaction.
 pub async fn realign(db: &DatabaseConnection, tz: Tz) -> Result<(), DbErr> {
-    let starts: Vec<i64> = kpi_day::Entity::find()
+    let mut starts: Vec<i64> = kpi_day::Entity::find()
         .select_only()
         .column(kpi_day::Column::DayUs)
         .distinct()
         .into_tuple()
         .all(db)
         .await?;
+    starts.extend(levels::day_starts(db).await?);
     if starts.iter().all(|&d| day_of(tz, d).start_us == d) {
         return Ok(());
     }
     let txn = begin_write(db).await?;
     recount(&txn, tz).await?;
+    levels::recount(&txn, tz).await?;
     txn.commit().await
 }

@@ -69,6 +69,45 @@ pub mod kpi_day {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Hour and day facts merged across cells, one row per tier (hour or day), level (what of the
+/// cell it keeps: nothing, the site, or the category and scenario cell), start and kept key;
+/// the fields a level drops are blank (`""`, `0`). Kept with each hour row so a query whose
+/// filter and grouping a level holds reads one row per kept key and hour or day instead of one
+/// per cell (`store::levels`).
+pub mod kpi_rollup {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kpi_rollup")]
+    pub struct Model {
+        /// `store::levels::Tier`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tier: i32,
+        /// `store::levels::Level`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub level: i32,
+        /// The hour's or the local day's first instant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub start_us: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub site_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dimension: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub perspective: i32,
+        pub backlog_delta: i64,
+        /// `domain::kpi::Facts`, encoded as in `kpi_hour`.
+        pub facts: Vec<u8>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// The running backlog of one cell under one region path: the sum of `backlog_delta` over its
 /// hour rows, kept with each delta so a query need not sum the whole history.
 pub mod kpi_backlog {

@@ -3,11 +3,13 @@
 pub mod batch;
 pub mod days;
 pub mod entities;
+pub mod levels;
 pub mod tickets;
 
 use crate::domain::kpi::Facts;
 use crate::domain::time::{Plan, Span};
 use entities::*;
+pub use levels::Level;
 use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, SimpleExpr};
 use sea_orm::{
@@ -81,8 +83,11 @@ fn decode(facts: &[u8], table: &str, start_us: i64, cell: &Cell) -> Result<Facts
 }
 
 /// The rows of a plan that the filter matches: hour rows of its hour spans, day rows of its
-/// day spans, oldest first.
-pub async fn facts_in(db: &impl ConnectionTrait, filter: &Filter, plan: &Plan) -> Result<Vec<FactRow>, DbErr> {
+/// day spans, oldest first — per cell, or merged at `level` (which must hold the filter).
+pub async fn facts_in(db: &impl ConnectionTrait, filter: &Filter, plan: &Plan, level: Option<Level>) -> Result<Vec<FactRow>, DbErr> {
+    if let Some(level) = level {
+        return levels::facts_in(db, level, filter, plan).await;
+    }
     let mut out = Vec::new();
     for (table, time, spans) in [("kpi_hour", "hour_us", &plan.hours), ("kpi_day", "day_us", &plan.days)] {
         if spans.is_empty() {
@@ -147,13 +152,18 @@ async fn deltas_in(
 /// The backlog each cell had built up before `before_us` (the sum of its earlier deltas), per
 /// cell and region path: its running backlog minus the deltas from `before_us` on, so a query
 /// reads the rows since its start rather than the whole history. The deltas since then come
-/// from hour rows up to `days_from_us` (a day start) and from day rows after it.
+/// from hour rows up to `days_from_us` (a day start) and from day rows after it. Per cell and
+/// region path, or per kept key of `level` (which must hold the filter).
 pub async fn backlog_before(
     db: &impl ConnectionTrait,
     filter: &Filter,
     before_us: i64,
     days_from_us: i64,
+    level: Option<Level>,
 ) -> Result<Vec<(Cell, String, i64)>, DbErr> {
+    if let Some(level) = level {
+        return levels::backlog_before(db, level, filter, before_us, days_from_us).await;
+    }
     let mut since: HashMap<CellPath, i64> = HashMap::new();
     let hours = Span { start_us: before_us, end_us: days_from_us };
     let days = Span { start_us: days_from_us, end_us: i64::MAX };
@@ -191,6 +201,13 @@ pub async fn recount_backlog(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     )
     .await
     .map(drop)
+}
+
+/// Sets every day row and rollup row from the hour rows, with days in `tz`, for hour rows
+/// written past the projector (bulk-loaded ones).
+pub async fn recount_rollups(db: &impl ConnectionTrait, tz: chrono_tz::Tz) -> Result<(), DbErr> {
+    days::recount(db, tz).await?;
+    levels::recount(db, tz).await
 }
 
 /// Stores a newer snapshot of a site; an older or equal version changes nothing.
@@ -259,6 +276,7 @@ pub async fn set_meta(db: &impl ConnectionTrait, key: &str, value: Option<i64>) 
 pub async fn clear_projections(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     kpi_hour::Entity::delete_many().exec(db).await?;
     kpi_day::Entity::delete_many().exec(db).await?;
+    kpi_rollup::Entity::delete_many().exec(db).await?;
     kpi_backlog::Entity::delete_many().exec(db).await?;
     site::Entity::delete_many().exec(db).await?;
     region::Entity::delete_many().exec(db).await?;
