@@ -16,7 +16,7 @@ use flywheel_runtime::db::connect_and_migrate;
 use flywheel_testing::TestDatabase;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, TransactionTrait};
-use sea_orm_migration::{MigrationName, MigratorTrait};
+use sea_orm_migration::MigratorTrait;
 use serde_json::{Value, json};
 use sketches_ddsketch::{Config, DDSketch};
 use std::collections::BTreeMap;
@@ -282,10 +282,10 @@ async fn answers(db: &DatabaseConnection) -> Vec<BTreeMap<String, (Kpis, Vec<Kpi
     let mut out = Vec::new();
     for range in ranges() {
         let buckets = time::buckets(range, time::Bucket::Day, zone).unwrap();
-        let plan = Plan::new(range, &buckets, zone);
         let filter = Filter::default();
         let mut read = Vec::new();
         for level in [None, GroupBy::Site.level(&filter)] {
+            let plan = Plan::new(range, &buckets, zone, store::tiers(level));
             let rows = store::facts_in(db, &filter, &plan, level).await.unwrap();
             let prior = store::backlog_before(db, &filter, range.start_us, plan.days_from_us, level)
                 .await
@@ -435,11 +435,7 @@ async fn a_corrupt_stored_row_is_an_error_naming_it() {
         start_us: FIRST_HOUR,
         end_us: FIRST_HOUR + HOUR,
     };
-    let plan = Plan {
-        days: Vec::new(),
-        hours: vec![range],
-        days_from_us: i64::MAX,
-    };
+    let plan = Plan::hours_only(range);
     let err = store::facts_in(&db, &Filter::default(), &plan, None)
         .await
         .unwrap_err()

@@ -6,13 +6,13 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use flywheel_analytics::app::{Directory, GroupBy, Rollup};
 use flywheel_analytics::domain::kpi::{Facts, Kpis};
-use flywheel_analytics::domain::time::{self, Bucket, Plan, Span};
+use flywheel_analytics::domain::time::{self, Bucket, Plan, Span, Tier};
 use flywheel_analytics::migration::Migrator;
 use flywheel_analytics::store::batch::Changes;
 use flywheel_analytics::store::{self, Cell, Filter, entities::{kpi_day, kpi_rollup}};
 use flywheel_testing::TestDatabase;
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const HOUR: i64 = 3_600_000_000;
 
@@ -32,24 +32,41 @@ fn answers(r: &Rollup) -> BTreeMap<String, (Kpis, Vec<Kpis>)> {
     out
 }
 
-/// The rollups by each grouping of what `plan` reads: per cell, or (`merged`) from the rollup
-/// level that holds the filter and the grouping where one does.
+/// How a test query reads its facts.
+#[derive(Clone, Copy, Debug)]
+enum Read {
+    /// Per-cell hour rows only: the reference.
+    Hours,
+    /// Per cell, hours and whole days, as a query with a region filter or grouping does.
+    Cells,
+    /// As the service reads: from the rollup level that holds the filter and the grouping, in
+    /// every tier, where one does.
+    Planned,
+}
+
+/// The rollups by each grouping of a query, and the tiers they read.
 async fn rollups(
     db: &DatabaseConnection,
     filter: &Filter,
     range: Span,
     buckets: &[Span],
-    plan: &Plan,
-    merged: bool,
-) -> Vec<BTreeMap<String, (Kpis, Vec<Kpis>)>> {
+    zone: Tz,
+    read: Read,
+) -> (Vec<BTreeMap<String, (Kpis, Vec<Kpis>)>>, BTreeSet<Tier>) {
     let mut out = Vec::new();
+    let mut tiers = BTreeSet::new();
     for g in [GroupBy::None, GroupBy::Site, GroupBy::Category, GroupBy::Cell] {
-        let level = g.level(filter).filter(|_| merged);
-        let rows = store::facts_in(db, filter, plan, level).await.unwrap();
+        let level = g.level(filter).filter(|_| matches!(read, Read::Planned));
+        let plan = match read {
+            Read::Hours => Plan::hours_only(range),
+            Read::Cells | Read::Planned => Plan::new(range, buckets, zone, store::tiers(level)),
+        };
+        tiers.extend(Tier::ALL.into_iter().filter(|t| !plan.spans(*t).is_empty()));
+        let rows = store::facts_in(db, filter, &plan, level).await.unwrap();
         let prior = store::backlog_before(db, filter, range.start_us, plan.days_from_us, level).await.unwrap();
         out.push(answers(&Rollup::build(Directory::default(), g, range, buckets, &rows, &prior)));
     }
-    out
+    (out, tiers)
 }
 
 /// Ten days of facts in four cells over two regions, with durations, openings and closings,
@@ -121,7 +138,7 @@ async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) {
         Filter { category_ids: vec!["c2".into()], cells: vec![(2, 3)], ..Filter::default() },
     ];
     let utc = time::parse_zone("UTC").unwrap();
-    let mut days_read = 0;
+    let mut tiers_read = BTreeSet::new();
     for range in ranges {
         let bucketings = [
             Vec::new(),
@@ -130,21 +147,19 @@ async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) {
             time::buckets(range, Bucket::Week, zone).unwrap(),
         ];
         for buckets in &bucketings {
-            let plan = Plan::new(range, buckets, zone);
-            days_read += plan.days.len();
-            let hours_only = Plan { days: Vec::new(), hours: vec![range], days_from_us: i64::MAX };
             for filter in &filters {
-                let want = rollups(db, filter, range, buckets, &hours_only, false).await;
-                for (plan, merged) in [(&plan, false), (&plan, true), (&hours_only, true)] {
-                    let got = rollups(db, filter, range, buckets, plan, merged).await;
-                    assert_eq!(got, want, "{range:?}, {} buckets, {filter:?}, merged {merged}", buckets.len());
+                let (want, _) = rollups(db, filter, range, buckets, zone, Read::Hours).await;
+                for read in [Read::Cells, Read::Planned] {
+                    let (got, tiers) = rollups(db, filter, range, buckets, zone, read).await;
+                    assert_eq!(got, want, "{range:?}, {} buckets, {filter:?}, {read:?}", buckets.len());
+                    tiers_read.extend(tiers);
                 }
                 let counted = want[0].values().any(|(k, _)| k.counters.tickets_opened > 0 && k.backlog != 0);
                 assert!(counted || range.end_us - range.start_us <= HOUR, "{range:?} {filter:?} counts nothing");
             }
         }
     }
-    assert!(days_read > 0, "no query read day rows");
+    assert_eq!(tiers_read, Tier::ALL.into_iter().collect(), "some tier was never read");
 }
 
 fn day_rows_by_key(rows: Vec<kpi_day::Model>) -> BTreeMap<(i64, String, String, String), (i64, Kpis)> {
@@ -183,7 +198,7 @@ async fn day_rows_and_rollup_levels_answer_every_query_as_the_hour_rows_do() {
     store::days::recount(&db, berlin).await.unwrap();
     assert_eq!(day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap()), incremental);
     let merged = rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap());
-    assert!(merged.keys().any(|(tier, ..)| *tier == 2) && merged.keys().any(|(tier, ..)| *tier == 1));
+    assert!(Tier::ALL.iter().all(|t| merged.keys().any(|(tier, ..)| *tier == *t as i32)));
     store::levels::recount(&db, berlin).await.unwrap();
     assert_eq!(rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap()), merged);
 
@@ -195,6 +210,6 @@ async fn day_rows_and_rollup_levels_answer_every_query_as_the_hour_rows_do() {
     let realigned = kpi_day::Entity::find().all(&db).await.unwrap();
     assert!(realigned.iter().all(|r| time::day_of(shanghai, r.day_us).start_us == r.day_us));
     let realigned = kpi_rollup::Entity::find().all(&db).await.unwrap();
-    assert!(realigned.iter().filter(|r| r.tier == 2).all(|r| time::day_of(shanghai, r.start_us).start_us == r.start_us));
+    assert!(realigned.iter().filter(|r| r.tier == Tier::Day as i32).all(|r| time::day_of(shanghai, r.start_us).start_us == r.start_us));
     assert_day_rows_answer_as_hours(&db, shanghai).await;
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
+use std::collections::BTreeMap;
 
 pub const HOUR_US: i64 = 3_600_000_000;
 
@@ -137,38 +138,92 @@ pub fn day_of(tz: Tz, us: i64) -> Span {
     Span { start_us: local_midnight_us(tz, date), end_us: local_midnight_us(tz, date + Days::new(1)) }
 }
 
-/// Where a query reads the facts of its span: whole local days of the rollup zone from day rows,
-/// the rest from hour rows. A day is read whole only when it lies inside the span and inside one
-/// bucket, so a query in another zone, or by hour, reads hour rows where the days do not fit.
+/// How long a stored row's span is, in the rollup zone: an hour, a quarter of a local day (6
+/// hours from local midnight; the last quarter takes what a daylight-saving change adds or
+/// removes), a local day, or a local week (Monday to Monday).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    Hour = 1,
+    Quarter = 2,
+    Day = 3,
+    Week = 4,
+}
+
+const QUARTER_US: i64 = 6 * HOUR_US;
+
+impl Tier {
+    /// Every tier, finest first.
+    pub const ALL: [Tier; 4] = [Tier::Hour, Tier::Quarter, Tier::Day, Tier::Week];
+
+    /// The span of this tier that contains `us`, in `tz`.
+    pub fn span_of(self, tz: Tz, us: i64) -> Span {
+        match self {
+            Tier::Hour => Span { start_us: hour_floor(us), end_us: hour_floor(us) + HOUR_US },
+            Tier::Quarter => {
+                let day = day_of(tz, us);
+                let k = ((us - day.start_us) / QUARTER_US).min(3);
+                let start_us = day.start_us + k * QUARTER_US;
+                Span { start_us, end_us: if k == 3 { day.end_us } else { start_us + QUARTER_US } }
+            }
+            Tier::Day => day_of(tz, us),
+            Tier::Week => {
+                let monday = bucket_first_day(Bucket::Week, local_date(tz, us));
+                Span { start_us: local_midnight_us(tz, monday), end_us: local_midnight_us(tz, monday + Days::new(7)) }
+            }
+        }
+    }
+}
+
+/// Where a query reads the facts of its span: each part from the coarsest tier (of those its
+/// rows come in) whose whole span lies inside the query's span and inside one bucket, hour rows
+/// for the rest. A query in another zone, or by hour, reads hour rows where no coarser span fits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// Runs of whole days, read from day rows.
-    pub days: Vec<Span>,
-    /// The rest of the span, read from hour rows.
-    pub hours: Vec<Span>,
+    /// Per tier, the runs of its whole spans to read from its rows.
+    runs: BTreeMap<Tier, Vec<Span>>,
     /// The first day start at or after the span's start: every hour from here on is also in a
     /// day row, which is where the backlog since the start is summed from.
     pub days_from_us: i64,
 }
 
 impl Plan {
-    pub fn new(span: Span, buckets: &[Span], tz: Tz) -> Self {
+    /// The plan of `span` for rows in `tiers` (hour rows always), in the rollup zone `tz`.
+    pub fn new(span: Span, buckets: &[Span], tz: Tz, tiers: &[Tier]) -> Self {
         let first = day_of(tz, span.start_us);
         let days_from_us = if first.start_us == span.start_us { first.start_us } else { first.end_us };
-        let mut plan = Self { days: Vec::new(), hours: Vec::new(), days_from_us };
-        let within_a_bucket =
-            |day: Span| buckets.is_empty() || bucket_index(buckets, day.start_us).is_some_and(|i| day.end_us <= buckets[i].end_us);
+        let mut plan = Self { runs: BTreeMap::new(), days_from_us };
+        let fits = |s: Span| {
+            s.end_us <= span.end_us
+                && (buckets.is_empty() || bucket_index(buckets, s.start_us).is_some_and(|i| s.end_us <= buckets[i].end_us))
+        };
+        // Hours run up to the next start of the finest coarser tier, where one may fit again.
+        let step = Tier::ALL.into_iter().find(|t| *t != Tier::Hour && tiers.contains(t));
         let mut t = span.start_us;
         while t < span.end_us {
-            let day = day_of(tz, t);
-            if day.start_us == t && day.end_us <= span.end_us && within_a_bucket(day) {
-                push_run(&mut plan.days, day);
-            } else {
-                push_run(&mut plan.hours, Span { start_us: t, end_us: day.end_us.min(span.end_us) });
-            }
-            t = day.end_us.min(span.end_us);
+            let coarse = Tier::ALL
+                .into_iter()
+                .rev()
+                .filter(|tier| *tier != Tier::Hour && tiers.contains(tier))
+                .map(|tier| (tier, tier.span_of(tz, t)))
+                .find(|(_, s)| s.start_us == t && fits(*s));
+            let (tier, read) = coarse.unwrap_or_else(|| {
+                let next = step.map_or(span.end_us, |tier| tier.span_of(tz, t).end_us);
+                (Tier::Hour, Span { start_us: t, end_us: next.min(span.end_us) })
+            });
+            push_run(plan.runs.entry(tier).or_default(), read);
+            t = read.end_us;
         }
         plan
+    }
+
+    /// The whole span from hour rows (and the backlog since its start from hour rows too).
+    pub fn hours_only(span: Span) -> Self {
+        Self { runs: BTreeMap::from([(Tier::Hour, vec![span])]), days_from_us: i64::MAX }
+    }
+
+    /// The runs to read from `tier`'s rows.
+    pub fn spans(&self, tier: Tier) -> &[Span] {
+        self.runs.get(&tier).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -320,14 +375,61 @@ mod tests {
             ("exactly one day", span("2025-03-01T16:00:00Z", "2025-03-02T16:00:00Z"), vec![], shanghai,
              vec![span("2025-03-01T16:00:00Z", "2025-03-02T16:00:00Z")], vec![], us("2025-03-01T16:00:00Z")),
         ];
+        let per_cell = [Tier::Hour, Tier::Day];
         for (name, range, buckets, tz, days, hours, days_from) in cases {
-            let plan = Plan::new(range, &buckets, tz);
-            assert_eq!(plan, Plan { days, hours, days_from_us: days_from }, "{name}");
+            let plan = Plan::new(range, &buckets, tz, &per_cell);
+            assert_eq!((plan.spans(Tier::Day), plan.spans(Tier::Hour)), (&days[..], &hours[..]), "{name}");
+            assert_eq!(plan.days_from_us, days_from, "{name}");
         }
         // A week bucket holds whole days but splits the range at its start (a Monday, 2025-03-03).
         let weeks = buckets(range, Bucket::Week, shanghai).unwrap();
-        let plan = Plan::new(range, &weeks, shanghai);
-        assert_eq!(plan.days, vec![span("2025-03-01T16:00:00Z", "2025-03-04T16:00:00Z")]);
+        let plan = Plan::new(range, &weeks, shanghai, &per_cell);
+        assert_eq!(plan.spans(Tier::Day), vec![span("2025-03-01T16:00:00Z", "2025-03-04T16:00:00Z")]);
+    }
+
+    #[test]
+    fn quarters_split_a_local_day_from_midnight_and_weeks_start_on_monday() {
+        let berlin = parse_zone("Europe/Berlin").unwrap();
+        // 2025-03-30 in Berlin: 23 hours, from 23:00 UTC the day before.
+        let quarters: Vec<i64> = (0..23).map(|h| us("2025-03-29T23:00:00Z") + h * HOUR_US).map(|t| hours(&Tier::Quarter.span_of(berlin, t))).collect();
+        assert_eq!(quarters, [[6; 18].as_slice(), &[5; 5]].concat());
+        let last = Tier::Quarter.span_of(berlin, us("2025-03-30T21:30:00Z"));
+        assert_eq!(last, Span { start_us: us("2025-03-30T17:00:00Z"), end_us: us("2025-03-30T22:00:00Z") });
+        // The week of Sunday 2025-03-30 runs from Monday 24 March to Monday 31 March, local.
+        let week = Tier::Week.span_of(berlin, us("2025-03-30T12:00:00Z"));
+        assert_eq!(week, Span { start_us: us("2025-03-23T23:00:00Z"), end_us: us("2025-03-30T22:00:00Z") });
+        assert_eq!(Tier::Hour.span_of(berlin, us("2025-03-30T12:59:59Z")), Span { start_us: us("2025-03-30T12:00:00Z"), end_us: us("2025-03-30T13:00:00Z") });
+    }
+
+    #[test]
+    fn plans_tile_the_span_with_the_coarsest_tiers_that_fit() {
+        let shanghai = parse_zone("Asia/Shanghai").unwrap();
+        let span = |s: &str, e: &str| Span { start_us: us(s), end_us: us(e) };
+        // Shanghai: quarters start at 16, 22, 04 and 10 UTC; Monday 2025-03-03 starts 2025-03-02T16:00Z.
+        let range = span("2025-02-26T05:00:00Z", "2025-03-12T13:00:00Z");
+        for (buckets, want) in [
+            (vec![], [
+                (Tier::Hour, vec![span("2025-02-26T05:00:00Z", "2025-02-26T10:00:00Z"), span("2025-03-12T10:00:00Z", "2025-03-12T13:00:00Z")]),
+                (Tier::Quarter, vec![span("2025-02-26T10:00:00Z", "2025-02-26T16:00:00Z"), span("2025-03-11T16:00:00Z", "2025-03-12T10:00:00Z")]),
+                (Tier::Day, vec![span("2025-02-26T16:00:00Z", "2025-03-02T16:00:00Z"), span("2025-03-09T16:00:00Z", "2025-03-11T16:00:00Z")]),
+                (Tier::Week, vec![span("2025-03-02T16:00:00Z", "2025-03-09T16:00:00Z")]),
+            ]),
+            // Daily buckets: no week fits one.
+            (buckets(range, Bucket::Day, shanghai).unwrap(), [
+                (Tier::Hour, vec![span("2025-02-26T05:00:00Z", "2025-02-26T10:00:00Z"), span("2025-03-12T10:00:00Z", "2025-03-12T13:00:00Z")]),
+                (Tier::Quarter, vec![span("2025-02-26T10:00:00Z", "2025-02-26T16:00:00Z"), span("2025-03-11T16:00:00Z", "2025-03-12T10:00:00Z")]),
+                (Tier::Day, vec![span("2025-02-26T16:00:00Z", "2025-03-11T16:00:00Z")]),
+                (Tier::Week, vec![]),
+            ]),
+        ] {
+            let plan = Plan::new(range, &buckets, shanghai, &Tier::ALL);
+            for (tier, spans) in want {
+                assert_eq!(plan.spans(tier), spans, "{tier:?}, {} buckets", buckets.len());
+            }
+        }
+        // Hourly buckets: hour rows only.
+        let plan = Plan::new(range, &buckets(range, Bucket::Hour, shanghai).unwrap(), shanghai, &Tier::ALL);
+        assert_eq!(plan, Plan { runs: BTreeMap::from([(Tier::Hour, vec![range])]), days_from_us: plan.days_from_us });
     }
 
     #[test]

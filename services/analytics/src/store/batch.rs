@@ -123,7 +123,7 @@ async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i
         let (delta, day) = day_rows.entry((day_us, cell.clone(), path.clone())).or_default();
         *delta += change.backlog_delta;
         day.extend(&change.facts);
-        levels::add(&mut rollups, *hour_us, day_us, cell, change.backlog_delta, &change.facts);
+        levels::add(&mut rollups, day_zone, *hour_us, cell, change.backlog_delta, &change.facts);
         // What the running backlog of the row's path gains: nothing for an old row whose delta
         // is unchanged; the row's whole delta when it moved here.
         let booked = match before {

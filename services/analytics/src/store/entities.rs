@@ -69,24 +69,25 @@ pub mod kpi_day {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Hour and day facts merged across cells, one row per tier (hour or day), level (what of the
-/// cell it keeps: nothing, the site, or the category and scenario cell), start and kept key;
+/// Facts merged across cells, one row per tier (hour, quarter day, day or week of the rollup
+/// zone), level (what of the cell it keeps: nothing, the site, or the category and scenario
+/// cell), start and kept key;
 /// the fields a level drops are blank (`""`, `0`). Kept with each hour row so a query whose
 /// filter and grouping a level holds reads one row per kept key and hour or day instead of one
-/// per cell (`store::levels`).
+/// per cell and hour (`store::levels`).
 pub mod kpi_rollup {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "kpi_rollup")]
     pub struct Model {
-        /// `store::levels::Tier`.
+        /// `domain::time::Tier`.
         #[sea_orm(primary_key, auto_increment = false)]
         pub tier: i32,
         /// `store::levels::Level`.
         #[sea_orm(primary_key, auto_increment = false)]
         pub level: i32,
-        /// The hour's or the local day's first instant.
+        /// The first instant of the tier's span.
         #[sea_orm(primary_key, auto_increment = false)]
         pub start_us: i64,
         #[sea_orm(primary_key, auto_increment = false)]

@@ -1,7 +1,8 @@
-//! Facts merged across cells (`kpi_rollup`): per hour and per local day, the total, each site's
-//! and each category's (with its scenario cell). A query whose filter and grouping one level
-//! holds reads that level instead of the per-cell rows: one row per hour or day (and site, or
-//! category) instead of one per site × category. The projector keeps them in the transaction
+//! Facts merged across cells (`kpi_rollup`): per hour, quarter day, day and week of the rollup
+//! zone (`domain::time::Tier`), the total, each site's and each category's (with its scenario
+//! cell). A query whose filter and grouping one level holds reads that level instead of the
+//! per-cell rows: one row per span (and site, or category) instead of one per site × category
+//! and hour or day, from the coarsest spans that fit its range and buckets (`Plan`). The projector keeps them in the transaction
 //! that changes the hour row; the recount sets them from the hour rows (migration backfill, a
 //! changed zone, hour rows bulk-loaded past the projector).
 //!
@@ -11,19 +12,11 @@
 use super::entities::kpi_rollup;
 use super::{Cell, FactRow, Filter, batch, days, decode, in_span};
 use crate::domain::kpi::Facts;
-use crate::domain::time::{Plan, Span};
+use crate::domain::time::{Plan, Span, Tier};
 use chrono_tz::Tz;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{Condition, ConnectionTrait, DbErr, EntityTrait, Set};
 use std::collections::{BTreeMap, HashMap};
-
-/// How long a rollup row's span is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Tier {
-    Hour = 1,
-    /// A local day of the rollup zone, as `kpi_day`'s.
-    Day = 2,
-}
 
 /// What of a cell a rollup row keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -82,11 +75,12 @@ pub(super) type Key = (Tier, Level, i64, Cell);
 /// Contributions to rollup rows, per key: a backlog delta and the facts.
 pub(super) type Changes<'a> = BTreeMap<Key, (i64, Vec<&'a Facts>)>;
 
-/// Adds one hour row's contributions to its rollup rows: at every level, the hour's row and the
-/// local day's (`day_us`).
-pub(super) fn add<'a>(changes: &mut Changes<'a>, hour_us: i64, day_us: i64, cell: &Cell, delta: i64, facts: &'a [Facts]) {
-    for level in Level::ALL {
-        for (tier, start_us) in [(Tier::Hour, hour_us), (Tier::Day, day_us)] {
+/// Adds one hour row's contributions to its rollup rows: at every level, the row of each tier's
+/// span (in the rollup zone `tz`) that holds the hour.
+pub(super) fn add<'a>(changes: &mut Changes<'a>, tz: Tz, hour_us: i64, cell: &Cell, delta: i64, facts: &'a [Facts]) {
+    for tier in Tier::ALL {
+        let start_us = tier.span_of(tz, hour_us).start_us;
+        for level in Level::ALL {
             let (sum, all) = changes.entry((tier, level, start_us, level.key(cell))).or_default();
             *sum += delta;
             all.extend(facts);
@@ -115,7 +109,7 @@ fn key_of(m: &kpi_rollup::Model) -> Result<Key, DbErr> {
 }
 
 fn tier_of(n: i32) -> Result<Tier, DbErr> {
-    [Tier::Hour, Tier::Day].into_iter().find(|t| *t as i32 == n).ok_or_else(|| DbErr::Custom(format!("kpi_rollup tier {n} unknown")))
+    Tier::ALL.into_iter().find(|t| *t as i32 == n).ok_or_else(|| DbErr::Custom(format!("kpi_rollup tier {n} unknown")))
 }
 
 fn level_of(n: i32) -> Result<Level, DbErr> {
@@ -154,11 +148,12 @@ fn of(tier: Tier, level: Level) -> Condition {
     Condition::all().add(Expr::col("tier").eq(tier as i32)).add(Expr::col("level").eq(level as i32))
 }
 
-/// The rows of `level` that the filter matches in the plan's spans: hour rows of its hour
-/// spans, day rows of its day spans, oldest first. Their region path is empty.
+/// The rows of `level` that the filter matches in the plan's spans, each tier's from its rows,
+/// oldest first. Their region path is empty.
 pub(super) async fn facts_in(db: &impl ConnectionTrait, level: Level, filter: &Filter, plan: &Plan) -> Result<Vec<FactRow>, DbErr> {
     let mut out = Vec::new();
-    for (tier, spans) in [(Tier::Hour, &plan.hours), (Tier::Day, &plan.days)] {
+    for tier in Tier::ALL {
+        let spans = plan.spans(tier);
         if spans.is_empty() {
             continue;
         }
@@ -253,26 +248,35 @@ async fn sums(
 /// Rows per multi-row insert: 9 columns stay well under SQLite's and PostgreSQL's bind limits.
 const INSERT_BATCH: usize = 1000;
 
-/// Sets every rollup row from the hour rows, with days in `tz`.
+/// Sets every rollup row from the hour rows, with days in `tz`. The hour rows are read a day at
+/// a time; a row is written once every hour of its span has been read (a week's at its end).
 pub async fn recount(db: &impl ConnectionTrait, tz: Tz) -> Result<(), DbErr> {
     kpi_rollup::Entity::delete_many().exec(db).await?;
+    let mut open: BTreeMap<Key, (i64, Facts)> = BTreeMap::new();
     for day in days::spans(db, tz).await? {
-        let mut merged: BTreeMap<Key, (i64, Facts)> = BTreeMap::new();
         for h in days::hours_of(db, day).await? {
             let cell = Cell { site_id: h.site_id, category_id: h.category_id, dimension: h.dimension, perspective: h.perspective };
             let facts = decode(&h.facts, "kpi_hour", h.hour_us, &cell)?;
-            for level in Level::ALL {
-                for (tier, start_us) in [(Tier::Hour, h.hour_us), (Tier::Day, day.start_us)] {
-                    let (delta, sum) = merged.entry((tier, level, start_us, level.key(&cell))).or_default();
+            for tier in Tier::ALL {
+                let start_us = tier.span_of(tz, h.hour_us).start_us;
+                for level in Level::ALL {
+                    let (delta, sum) = open.entry((tier, level, start_us, level.key(&cell))).or_default();
                     *delta += h.backlog_delta;
                     sum.merge(&facts);
                 }
             }
         }
-        let rows: Vec<_> = merged.iter().map(|(key, (delta, facts))| row(key, *delta, facts.encode())).collect();
-        for chunk in rows.chunks(INSERT_BATCH) {
-            kpi_rollup::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
-        }
+        let (done, rest) = open.into_iter().partition(|((tier, _, start_us, _), _)| tier.span_of(tz, *start_us).end_us <= day.end_us);
+        open = rest;
+        insert(db, done).await?;
+    }
+    insert(db, open).await
+}
+
+async fn insert(db: &impl ConnectionTrait, rows: BTreeMap<Key, (i64, Facts)>) -> Result<(), DbErr> {
+    let rows: Vec<_> = rows.iter().map(|(key, (delta, facts))| row(key, *delta, facts.encode())).collect();
+    for chunk in rows.chunks(INSERT_BATCH) {
+        kpi_rollup::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
     }
     Ok(())
 }
@@ -322,16 +326,20 @@ mod tests {
 
     #[test]
     fn an_hour_row_adds_to_every_level_once_per_tier() {
+        let utc: Tz = "UTC".parse().unwrap();
+        let hour = crate::domain::time::HOUR_US;
         let facts = [Facts::default()];
         let mut changes = Changes::new();
-        add(&mut changes, 10, 0, &cell(), 1, &facts);
-        add(&mut changes, 11, 0, &Cell { site_id: "t".into(), ..cell() }, 2, &facts);
+        add(&mut changes, utc, 10 * hour, &cell(), 1, &facts);
+        add(&mut changes, utc, 11 * hour, &Cell { site_id: "t".into(), ..cell() }, 2, &facts);
         let day_total = &changes[&(Tier::Day, Level::Total, 0, Cell::default())];
         assert_eq!((day_total.0, day_total.1.len()), (3, 2));
-        let day_scenario = &changes[&(Tier::Day, Level::Scenario, 0, Level::Scenario.key(&cell()))];
-        assert_eq!(day_scenario.0, 3);
-        assert_eq!(changes[&(Tier::Hour, Level::Site, 11, Cell { site_id: "t".into(), ..Cell::default() })].0, 2);
-        // Two hours × three levels, one day × (one total + one scenario + two sites).
-        assert_eq!(changes.len(), 6 + 4);
+        let quarter_scenario = &changes[&(Tier::Quarter, Level::Scenario, 6 * hour, Level::Scenario.key(&cell()))];
+        assert_eq!(quarter_scenario.0, 3);
+        assert_eq!(changes[&(Tier::Hour, Level::Site, 11 * hour, Cell { site_id: "t".into(), ..Cell::default() })].0, 2);
+        // Two hours × three levels; one quarter, one day and one week (1970-01-01 was a
+        // Thursday, its week began on Monday 29 December 1969) × (total, scenario, two sites).
+        assert_eq!(changes.len(), 6 + 3 * 4);
+        assert!(changes.contains_key(&(Tier::Week, Level::Total, -3 * 24 * hour, Cell::default())));
     }
 }

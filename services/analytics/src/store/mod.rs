@@ -7,7 +7,7 @@ pub mod levels;
 pub mod tickets;
 
 use crate::domain::kpi::Facts;
-use crate::domain::time::{Plan, Span};
+use crate::domain::time::{Plan, Span, Tier};
 use entities::*;
 pub use levels::Level;
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ pub async fn facts_in(db: &impl ConnectionTrait, filter: &Filter, plan: &Plan, l
         return levels::facts_in(db, level, filter, plan).await;
     }
     let mut out = Vec::new();
-    for (table, time, spans) in [("kpi_hour", "hour_us", &plan.hours), ("kpi_day", "day_us", &plan.days)] {
+    for (table, time, spans) in [("kpi_hour", "hour_us", plan.spans(Tier::Hour)), ("kpi_day", "day_us", plan.spans(Tier::Day))] {
         if spans.is_empty() {
             continue;
         }
@@ -201,6 +201,14 @@ pub async fn recount_backlog(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     )
     .await
     .map(drop)
+}
+
+/// The tiers whose rows a query reads: per cell, hours and days; merged at a level, every tier.
+pub fn tiers(level: Option<Level>) -> &'static [Tier] {
+    match level {
+        None => &[Tier::Hour, Tier::Day],
+        Some(_) => &Tier::ALL,
+    }
 }
 
 /// Sets every day row and rollup row from the hour rows, with days in `tz`, for hour rows
