@@ -14,7 +14,7 @@ use super::{Cell, FactRow, Filter, batch, days, decode, in_span};
 use crate::domain::kpi::Facts;
 use crate::domain::time::{Plan, Span, Tier};
 use chrono_tz::Tz;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query, SelectStatement, UnionType};
 use sea_orm::{Condition, ConnectionTrait, DbErr, EntityTrait, Set};
 use std::collections::{BTreeMap, HashMap};
 
@@ -59,7 +59,8 @@ impl Level {
             }
     }
 
-    /// The cell columns this level keeps (those of `kpi_backlog` it groups the running backlog by).
+    /// The cell columns this level keeps, in key order (those its rows are read with, and
+    /// those of `kpi_backlog` it groups the running backlog by).
     fn kept(self) -> &'static [&'static str] {
         match self {
             Level::Total => &[],
@@ -151,25 +152,40 @@ fn of(tier: Tier, level: Level) -> Condition {
 /// The rows of `level` that the filter matches in the plan's spans, each tier's from its rows,
 /// oldest first. Their region path is empty.
 pub(super) async fn facts_in(db: &impl ConnectionTrait, level: Level, filter: &Filter, plan: &Plan) -> Result<Vec<FactRow>, DbErr> {
-    let mut out = Vec::new();
+    // One key range per tier and run, joined with UNION ALL: each part is one range of the
+    // table's key (an OR of ranges would scan every start of the tier and level).
+    let mut query: Option<SelectStatement> = None;
     for tier in Tier::ALL {
-        let spans = plan.spans(tier);
-        if spans.is_empty() {
-            continue;
+        for span in plan.spans(tier) {
+            // The kept columns only: each value costs a copy per row.
+            let part = Query::select()
+                .columns(["start_us", "backlog_delta", "facts"])
+                .columns(level.kept().iter().copied())
+                .from("kpi_rollup")
+                .cond_where(filter.condition().add(of(tier, level)).add(in_span("start_us", *span)))
+                .to_owned();
+            match &mut query {
+                None => query = Some(part),
+                Some(q) => drop(q.union(UnionType::All, part)),
+            }
         }
-        let within = spans.iter().fold(Condition::any(), |any, s| any.add(in_span("start_us", *s)));
-        let query = Query::select()
-            .columns(["start_us", "site_id", "category_id", "dimension", "perspective", "backlog_delta", "facts"])
-            .from("kpi_rollup")
-            .cond_where(filter.condition().add(of(tier, level)).add(within))
-            .to_owned();
-        for r in db.query_all(&query).await? {
-            let (start_us, site_id, category_id, dimension, perspective, backlog_delta, facts): (i64, String, String, i32, i32, i64, Vec<u8>) =
-                r.try_get_many_by_index()?;
-            let cell = Cell { site_id, category_id, dimension, perspective };
-            let facts = decode(&facts, "kpi_rollup", start_us, &cell)?;
-            out.push(FactRow { start_us, cell, region_path: String::new(), backlog_delta, facts });
-        }
+    }
+    let Some(query) = query else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for r in db.query_all(&query).await? {
+        let (start_us, backlog_delta, facts): (i64, i64, Vec<u8>) = (r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?);
+        let cell = match level {
+            Level::Total => Cell::default(),
+            Level::Site => Cell { site_id: r.try_get_by_index(3)?, ..Cell::default() },
+            Level::Scenario => Cell {
+                site_id: String::new(),
+                category_id: r.try_get_by_index(3)?,
+                dimension: r.try_get_by_index(4)?,
+                perspective: r.try_get_by_index(5)?,
+            },
+        };
+        let facts = decode(&facts, "kpi_rollup", start_us, &cell)?;
+        out.push(FactRow { start_us, cell, region_path: String::new(), backlog_delta, facts });
     }
     out.sort_by_key(|r| r.start_us);
     Ok(out)
