@@ -4,7 +4,7 @@
 //! rows bulk-loaded past the projector).
 
 use super::entities::{kpi_day, kpi_hour};
-use super::{Cell, batch, decode, levels};
+use super::{Cell, FactRow, batch, decode, levels};
 use crate::domain::kpi::Facts;
 use crate::domain::time::{Span, day_of};
 use chrono_tz::Tz;
@@ -80,7 +80,7 @@ pub(super) async fn recount_cell(db: &impl ConnectionTrait, day: Span, cell: &Ce
         .filter(of_cell(cell))
         .all(db)
         .await?;
-    insert_merged(db, day.start_us, hours).await
+    insert_merged(db, day.start_us, &decoded(hours)?).await
 }
 
 /// The rows of one cell, in either table (the columns share their names).
@@ -96,7 +96,7 @@ fn of_cell(cell: &Cell) -> Condition {
 pub async fn recount(db: &impl ConnectionTrait, tz: Tz) -> Result<(), DbErr> {
     kpi_day::Entity::delete_many().exec(db).await?;
     for day in spans(db, tz).await? {
-        insert_merged(db, day.start_us, hours_of(db, day).await?).await?;
+        insert_merged(db, day.start_us, &hours_of(db, day).await?).await?;
     }
     Ok(())
 }
@@ -118,24 +118,34 @@ pub(super) async fn spans(db: &impl ConnectionTrait, tz: Tz) -> Result<Vec<Span>
     Ok(days)
 }
 
-/// The hour rows of one day.
-pub(super) async fn hours_of(db: &impl ConnectionTrait, day: Span) -> Result<Vec<kpi_hour::Model>, DbErr> {
-    kpi_hour::Entity::find()
+/// The hour rows of one day, decoded.
+pub(super) async fn hours_of(db: &impl ConnectionTrait, day: Span) -> Result<Vec<FactRow>, DbErr> {
+    let hours = kpi_hour::Entity::find()
         .filter(kpi_hour::Column::HourUs.gte(day.start_us))
         .filter(kpi_hour::Column::HourUs.lt(day.end_us))
         .all(db)
-        .await
+        .await?;
+    decoded(hours)
+}
+
+fn decoded(hours: Vec<kpi_hour::Model>) -> Result<Vec<FactRow>, DbErr> {
+    hours
+        .into_iter()
+        .map(|h| {
+            let cell = Cell { site_id: h.site_id, category_id: h.category_id, dimension: h.dimension, perspective: h.perspective };
+            let facts = decode(&h.facts, "kpi_hour", h.hour_us, &cell)?;
+            Ok(FactRow { start_us: h.hour_us, cell, region_path: h.region_path, backlog_delta: h.backlog_delta, facts })
+        })
+        .collect()
 }
 
 /// Inserts the day rows of `day_us` that `hours` (all in that day) merge into.
-async fn insert_merged(db: &impl ConnectionTrait, day_us: i64, hours: Vec<kpi_hour::Model>) -> Result<(), DbErr> {
-    let mut merged: BTreeMap<(Cell, String), (i64, Facts)> = BTreeMap::new();
+pub(super) async fn insert_merged(db: &impl ConnectionTrait, day_us: i64, hours: &[FactRow]) -> Result<(), DbErr> {
+    let mut merged: BTreeMap<(&Cell, &str), (i64, Facts)> = BTreeMap::new();
     for h in hours {
-        let cell = Cell { site_id: h.site_id, category_id: h.category_id, dimension: h.dimension, perspective: h.perspective };
-        let facts = decode(&h.facts, "kpi_hour", h.hour_us, &cell)?;
-        let (delta, sum) = merged.entry((cell, h.region_path)).or_default();
+        let (delta, sum) = merged.entry((&h.cell, &h.region_path)).or_default();
         *delta += h.backlog_delta;
-        sum.merge(&facts);
+        sum.merge(&h.facts);
     }
     let rows = merged
         .iter()
@@ -163,7 +173,6 @@ pub async fn realign(db: &DatabaseConnection, tz: Tz) -> Result<(), DbErr> {
         return Ok(());
     }
     let txn = begin_write(db).await?;
-    recount(&txn, tz).await?;
-    levels::recount(&txn, tz).await?;
+    super::recount_rollups(&txn, tz).await?;
     txn.commit().await
 }

@@ -71,10 +71,9 @@ pub mod kpi_day {
 
 /// Facts merged across cells, one row per tier (hour, quarter day, day or week of the rollup
 /// zone), level (what of the cell it keeps: nothing, the site, or the category and scenario
-/// cell), start and kept key;
-/// the fields a level drops are blank (`""`, `0`). Kept with each hour row so a query whose
-/// filter and grouping a level holds reads one row per kept key and hour or day instead of one
-/// per cell and hour (`store::levels`).
+/// cell), start and kept key; the fields a level drops are blank (`""`, `0`). Kept with each
+/// hour row so a query whose filter and grouping a level holds reads one row per kept key and
+/// span instead of one per cell and hour or day (`store::levels`).
 pub mod kpi_rollup {
     use sea_orm::entity::prelude::*;
 

@@ -2,9 +2,9 @@
 //! zone (`domain::time::Tier`), the total, each site's and each category's (with its scenario
 //! cell). A query whose filter and grouping one level holds reads that level instead of the
 //! per-cell rows: one row per span (and site, or category) instead of one per site × category
-//! and hour or day, from the coarsest spans that fit its range and buckets (`Plan`). The projector keeps them in the transaction
-//! that changes the hour row; the recount sets them from the hour rows (migration backfill, a
-//! changed zone, hour rows bulk-loaded past the projector).
+//! and hour or day, from the coarsest spans that fit its range and buckets (`Plan`). The
+//! projector keeps them in the transaction that changes the hour row; the recount sets them from
+//! the hour rows (migration backfill, a changed zone, hour rows bulk-loaded past the projector).
 //!
 //! A level keeps no region path: region filters and groupings read the per-cell rows, whose
 //! path is each hour's own (a site that moved region keeps its earlier facts under the old path).
@@ -264,29 +264,51 @@ async fn sums(
 /// Rows per multi-row insert: 9 columns stay well under SQLite's and PostgreSQL's bind limits.
 const INSERT_BATCH: usize = 1000;
 
-/// Sets every rollup row from the hour rows, with days in `tz`. The hour rows are read a day at
-/// a time; a row is written once every hour of its span has been read (a week's at its end).
+/// Sets every rollup row from the hour rows, with days in `tz`.
 pub async fn recount(db: &impl ConnectionTrait, tz: Tz) -> Result<(), DbErr> {
     kpi_rollup::Entity::delete_many().exec(db).await?;
-    let mut open: BTreeMap<Key, (i64, Facts)> = BTreeMap::new();
+    let mut recount = Recount::new(tz);
     for day in days::spans(db, tz).await? {
-        for h in days::hours_of(db, day).await? {
-            let cell = Cell { site_id: h.site_id, category_id: h.category_id, dimension: h.dimension, perspective: h.perspective };
-            let facts = decode(&h.facts, "kpi_hour", h.hour_us, &cell)?;
+        recount.add_day(db, day, &days::hours_of(db, day).await?).await?;
+    }
+    recount.finish(db).await
+}
+
+/// Rollup rows counted from hour rows read a day at a time, oldest first: a row is written
+/// once every hour of its span has been read (a week's at its end).
+pub(super) struct Recount {
+    tz: Tz,
+    open: BTreeMap<Key, (i64, Facts)>,
+}
+
+impl Recount {
+    pub(super) fn new(tz: Tz) -> Self {
+        Self { tz, open: BTreeMap::new() }
+    }
+
+    /// Adds the hour rows of `day` and writes the rows whose spans end with it.
+    pub(super) async fn add_day(&mut self, db: &impl ConnectionTrait, day: Span, hours: &[FactRow]) -> Result<(), DbErr> {
+        for h in hours {
             for tier in Tier::ALL {
-                let start_us = tier.span_of(tz, h.hour_us).start_us;
+                let start_us = tier.span_of(self.tz, h.start_us).start_us;
                 for level in Level::ALL {
-                    let (delta, sum) = open.entry((tier, level, start_us, level.key(&cell))).or_default();
+                    let (delta, sum) = self.open.entry((tier, level, start_us, level.key(&h.cell))).or_default();
                     *delta += h.backlog_delta;
-                    sum.merge(&facts);
+                    sum.merge(&h.facts);
                 }
             }
         }
-        let (done, rest) = open.into_iter().partition(|((tier, _, start_us, _), _)| tier.span_of(tz, *start_us).end_us <= day.end_us);
-        open = rest;
-        insert(db, done).await?;
+        let tz = self.tz;
+        let (done, open) =
+            std::mem::take(&mut self.open).into_iter().partition(|((tier, _, start_us, _), _)| tier.span_of(tz, *start_us).end_us <= day.end_us);
+        self.open = open;
+        insert(db, done).await
     }
-    insert(db, open).await
+
+    /// Writes the rows still open (the last week's).
+    pub(super) async fn finish(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        insert(db, self.open).await
+    }
 }
 
 async fn insert(db: &impl ConnectionTrait, rows: BTreeMap<Key, (i64, Facts)>) -> Result<(), DbErr> {

@@ -211,11 +211,18 @@ pub fn tiers(level: Option<Level>) -> &'static [Tier] {
     }
 }
 
-/// Sets every day row and rollup row from the hour rows, with days in `tz`, for hour rows
-/// written past the projector (bulk-loaded ones).
+/// Sets every day row and rollup row from the hour rows, with days in `tz` (a changed zone,
+/// hour rows written past the projector), reading each day's hour rows once for both.
 pub async fn recount_rollups(db: &impl ConnectionTrait, tz: chrono_tz::Tz) -> Result<(), DbErr> {
-    days::recount(db, tz).await?;
-    levels::recount(db, tz).await
+    kpi_day::Entity::delete_many().exec(db).await?;
+    kpi_rollup::Entity::delete_many().exec(db).await?;
+    let mut rollups = levels::Recount::new(tz);
+    for day in days::spans(db, tz).await? {
+        let hours = days::hours_of(db, day).await?;
+        days::insert_merged(db, day.start_us, &hours).await?;
+        rollups.add_day(db, day, &hours).await?;
+    }
+    rollups.finish(db).await
 }
 
 /// Stores a newer snapshot of a site; an older or equal version changes nothing.
