@@ -5,6 +5,7 @@
 #                              ceiling, dispatch at 100 / 10,000 / 100,000 crews, memory
 #   scripts/bench.sh --smoke   a few seconds on SQLite that proves the generator works end to end
 #
+# BENCH_PG_PLANNING=1 also counts PostgreSQL's planning per statement (target/bench/pg-profile-plans.txt).
 # BENCH_ANALYTICS_TICKETS (default 1000000; e.g. 1000000,10000000) sets the analytics query bench's
 # data volumes. BENCH_STEPS (default all) picks steps by name, e.g. BENCH_STEPS=ceiling,intake;
 # the names: memory, ceiling, intake, dispatch-scale, registry-scale, analytics-scale.
@@ -77,7 +78,7 @@ if ! $smoke; then
   # autovacuum_naptime as deploy/compose.yaml sets it: tables filling fast get statistics within
   # seconds, so the run measures plans made with them rather than plans made on empty tables.
   as_postgres pg_ctl -D "$pg_data" -l "$run/pg/log" -w \
-    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c autovacuum_naptime=5s -c shared_preload_libraries=pg_stat_statements" start >/dev/null
+    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c autovacuum_naptime=5s -c shared_preload_libraries=pg_stat_statements ${BENCH_PG_PLANNING:+-c pg_stat_statements.track_planning=on}" start >/dev/null
   for db in registry dispatch feedback analytics ceiling; do
     psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -c "CREATE DATABASE $db" >/dev/null
   done
@@ -108,6 +109,12 @@ pg_profile_write() {
     FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
     WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')
     ORDER BY s.calls DESC LIMIT 25" >"${1%.json}-calls.txt"
+  # With BENCH_PG_PLANNING set: the statements PostgreSQL spent the most time planning.
+  [ -z "${BENCH_PG_PLANNING:-}" ] || psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT d.datname AS db,
+      s.calls, s.plans, round(s.total_plan_time::numeric, 1) AS plan_ms, left(regexp_replace(s.query, '\s+', ' ', 'g'), 140) AS statement
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')
+    ORDER BY s.total_plan_time DESC LIMIT 25" >"${1%.json}-plans.txt"
 }
 
 # The services trust a key pair made for this run; the generator calls as one admin, so the

@@ -95,10 +95,12 @@ impl Changes {
                 Snapshot::Category(c) => super::upsert_category(db, c).await?,
             }
         }
-        write_facts(db, day_zone, self.hours).await?;
         tickets::record_all(db, self.tickets).await?;
         tickets::rate_all(db, self.ratings.into_values().collect()).await?;
-        record_progress(db, self.progress).await
+        record_progress(db, self.progress).await?;
+        // Last: the other streams' consumers add to the same hour, day and rollup rows (the
+        // totals in every batch), so their locks are held only from here to the commit.
+        write_facts(db, day_zone, self.hours).await
     }
 }
 
@@ -242,7 +244,7 @@ where
     for chunk in rows.chunks(per_statement::<A>()) {
         let mut query = A::Entity::insert_many(chunk.to_vec()).on_conflict(lock.clone()).into_query();
         query.returning_all();
-        for r in db.query_all(&query).await? {
+        for r in flywheel_runtime::bulk::query_all(db, &query).await? {
             stored.push(<A::Entity as EntityTrait>::Model::from_query_result(&r, "")?);
         }
     }
@@ -256,7 +258,8 @@ where
     A: ActiveModelTrait + Send,
 {
     for chunk in rows.chunks(per_statement::<A>()) {
-        A::Entity::insert_many(chunk.to_vec()).on_conflict(on_conflict.clone()).exec_without_returning(db).await?;
+        let query = A::Entity::insert_many(chunk.to_vec()).on_conflict(on_conflict.clone()).into_query();
+        flywheel_runtime::bulk::execute(db, &query).await?;
     }
     Ok(())
 }

@@ -98,7 +98,8 @@ async fn stored_in<'a, E: EntityTrait>(
     let ids: Vec<&String> = ids.collect();
     let mut stored = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(batch::MAX_PARAMS) {
-        stored.extend(E::find().filter(id.is_in(chunk.iter().copied())).all(db).await?);
+        let named = flywheel_runtime::bulk::is_in(db.get_database_backend(), (E::default(), id), chunk.iter().copied());
+        stored.extend(E::find().filter(named).all(db).await?);
     }
     Ok(stored)
 }

@@ -14,9 +14,9 @@ use flywheel_proto::flywheel::dispatch::v1::{DispatchTrigger, Ticket, TicketOrig
 use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_proto::flywheel::registry::v1::{Asset, Category, Site, Zone};
 use flywheel_runtime::events::OutgoingEvent;
-use flywheel_runtime::{Error, Result};
+use flywheel_runtime::{Error, Result, bulk};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseTransaction, EntityTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait, QueryTrait};
 use std::collections::HashSet;
 
 /// Why a batch of reports made no tickets: the report at fault (its index), when one is.
@@ -151,17 +151,15 @@ async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Resul
         events.extend(w.events);
     }
     let expected = rows.len() as u64;
-    let inserted = ticket::Entity::insert_many(rows)
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_without_returning(txn)
-        .await?;
+    let insert = ticket::Entity::insert_many(rows).on_conflict(OnConflict::new().do_nothing().to_owned()).into_query();
+    let inserted = bulk::execute(txn, &insert).await?.rows_affected();
     if inserted != expected {
         return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: format!("{} of {expected} new tickets", expected - inserted) });
     }
     store::add_loads(txn, &loads, now_us).await?;
     if !history.is_empty() {
         store::take_change_log_turn(txn).await?;
-        ticket_change::Entity::insert_many(history).exec_without_returning(txn).await?;
+        bulk::execute(txn, &ticket_change::Entity::insert_many(history).into_query()).await?;
     }
     Ok(events)
 }

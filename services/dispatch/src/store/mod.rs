@@ -3,7 +3,7 @@
 pub mod entities;
 
 use entities::{crew, replica, ticket, ticket_number};
-use flywheel_runtime::{Error, Result};
+use flywheel_runtime::{Error, Result, bulk};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, Query, Values, WithClause};
@@ -50,8 +50,10 @@ pub async fn replicas(conn: &impl ConnectionTrait, wanted: &[(Kind, &str)]) -> R
     for (kind, id) in wanted {
         by_kind.entry(kind.as_str()).or_default().push(id);
     }
+    let backend = conn.get_database_backend();
     let any = by_kind.into_iter().fold(Condition::any(), |any, (kind, ids)| {
-        any.add(Condition::all().add(replica::Column::Kind.eq(kind)).add(replica::Column::Id.is_in(ids)))
+        let named = bulk::is_in(backend, (replica::Entity, replica::Column::Id), ids);
+        any.add(Condition::all().add(replica::Column::Kind.eq(kind)).add(named))
     });
     let rows = replica::Entity::find().filter(any).all(conn).await?;
     Ok(rows.into_iter().map(|r| ((r.kind.clone(), r.id.clone()), r)).collect())
@@ -80,7 +82,7 @@ pub async fn reports_with_tickets(conn: &impl ConnectionTrait, report_ids: Vec<S
     let rows: Vec<Option<String>> = ticket::Entity::find()
         .select_only()
         .column(ticket::Column::ReportId)
-        .filter(ticket::Column::ReportId.is_in(report_ids))
+        .filter(bulk::is_in(conn.get_database_backend(), (ticket::Entity, ticket::Column::ReportId), report_ids))
         .into_tuple()
         .all(conn)
         .await?;
@@ -145,7 +147,8 @@ pub async fn crew_row(conn: &impl ConnectionTrait, id: &str) -> Result<crew::Mod
 
 /// The rows of the crews `ids`, by id (unknown ids are left out).
 pub async fn crews_by_id(conn: &impl ConnectionTrait, ids: Vec<String>) -> Result<HashMap<String, crew::Model>> {
-    let rows = crew::Entity::find().filter(crew::Column::Id.is_in(ids)).all(conn).await?;
+    let named = bulk::is_in(conn.get_database_backend(), (crew::Entity, crew::Column::Id), ids);
+    let rows = crew::Entity::find().filter(named).all(conn).await?;
     Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
 }
 
@@ -240,6 +243,6 @@ pub async fn add_loads(conn: &impl ConnectionTrait, loads: &[(String, i32)], now
         .and_where(Expr::col((crew::Entity, crew::Column::Id)).equals((load, id)))
         .with_cte(WithClause::new().cte(table).to_owned())
         .to_owned();
-    conn.execute(&update).await?;
+    flywheel_runtime::bulk::execute(conn, &update).await?;
     Ok(())
 }

@@ -6,8 +6,8 @@ use crate::store::entities::{category, site, zone};
 use flywheel_proto::flywheel::common::v1::GeoPoint;
 use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_proto::flywheel::registry::v1::Status as RegistryStatus;
-use flywheel_runtime::{Error, Result};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use flywheel_runtime::{Error, Result, bulk};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 
 /// The widest service radius the registry allows, to narrow the site search.
@@ -35,12 +35,21 @@ impl Named {
             ids
         };
         let (site_ids, zone_ids, category_ids) = (ids(|d| &d.site_id), ids(|d| &d.zone_id), ids(|d| &d.category_id));
-        let sites = if site_ids.is_empty() { Vec::new() } else { site::Entity::find().filter(site::Column::Id.is_in(site_ids)).all(txn).await? };
-        let zones = if zone_ids.is_empty() { Vec::new() } else { zone::Entity::find().filter(zone::Column::Id.is_in(zone_ids)).all(txn).await? };
+        let backend = txn.get_database_backend();
+        let sites = if site_ids.is_empty() {
+            Vec::new()
+        } else {
+            site::Entity::find().filter(bulk::is_in(backend, (site::Entity, site::Column::Id), site_ids)).all(txn).await?
+        };
+        let zones = if zone_ids.is_empty() {
+            Vec::new()
+        } else {
+            zone::Entity::find().filter(bulk::is_in(backend, (zone::Entity, zone::Column::Id), zone_ids)).all(txn).await?
+        };
         let categories = if category_ids.is_empty() {
             Vec::new()
         } else {
-            category::Entity::find().filter(category::Column::Id.is_in(category_ids)).all(txn).await?
+            category::Entity::find().filter(bulk::is_in(backend, (category::Entity, category::Column::Id), category_ids)).all(txn).await?
         };
         Ok(Self {
             sites: sites.into_iter().map(|s| (s.id.clone(), s)).collect(),

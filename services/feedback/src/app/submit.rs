@@ -23,7 +23,8 @@ use flywheel_runtime::db::now_micros;
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::writer::check_request_id;
 use flywheel_runtime::{Error, Result, idempotency};
-use sea_orm::sea_query::UnionType;
+use flywheel_runtime::bulk;
+use sea_orm::sea_query::{OnConflict, UnionType};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait};
 use std::collections::HashSet;
 
@@ -367,11 +368,10 @@ async fn insert_with_unused_tracking_codes(txn: &DatabaseTransaction, rows: &mut
             rows[i].tracking_code = tracking::generate();
         }
         let batch = missing.iter().map(|&i| report::ActiveModel::from(rows[i].clone()));
-        let inserted = report::Entity::insert_many(batch)
-            .on_conflict_do_nothing_on([report::Column::TrackingCode])
-            .exec_without_returning(txn)
-            .await?;
-        if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n == missing.len() as u64) {
+        let insert = report::Entity::insert_many(batch)
+            .on_conflict(OnConflict::column(report::Column::TrackingCode).do_nothing().to_owned())
+            .into_query();
+        if bulk::execute(txn, &insert).await?.rows_affected() == missing.len() as u64 {
             return Ok(());
         }
         let ids: Vec<&str> = missing.iter().map(|&i| rows[i].id.as_str()).collect();

@@ -7,10 +7,10 @@ use crate::convert;
 use entities::{report, survey, timeline};
 use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_runtime::db::now_micros;
-use flywheel_runtime::{Error, Result};
+use flywheel_runtime::{Error, Result, bulk};
 use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, Query, UpdateStatement, Values, WithClause};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryFilter, QueryOrder, QueryTrait,
 };
 use std::collections::HashMap;
 
@@ -48,14 +48,15 @@ pub async fn with_history(conn: &impl ConnectionTrait, rows: Vec<report::Model>)
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let backend = conn.get_database_backend();
     let steps = timeline::Entity::find()
-        .filter(timeline::Column::ReportId.is_in(ids.clone()))
+        .filter(bulk::is_in(backend, timeline::Column::ReportId, ids.clone()))
         .order_by_asc(timeline::Column::ReportId)
         .order_by_asc(timeline::Column::Seq)
         .all(conn)
         .await?;
     let surveys = survey::Entity::find()
-        .filter(survey::Column::ReportId.is_in(ids))
+        .filter(bulk::is_in(backend, survey::Column::ReportId, ids))
         .order_by_asc(survey::Column::ReportId)
         .order_by_asc(survey::Column::Round)
         .all(conn)
@@ -113,7 +114,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub async fn save_changed<'a>(conn: &impl ConnectionTrait, reports: impl IntoIterator<Item = &'a ReportRows>) -> Result<()> {
     let changed: Vec<&ReportRows> = reports.into_iter().filter(|r| r.row.version != r.stored_version).collect();
     for chunk in changed.chunks(ROWS_PER_STATEMENT) {
-        let written = conn.execute(&guarded_update(chunk)).await?.rows_affected();
+        let written = flywheel_runtime::bulk::execute(conn, &guarded_update(chunk)).await?.rows_affected();
         if written != chunk.len() as u64 {
             return Err(conflict(conn, chunk).await);
         }
@@ -200,7 +201,7 @@ async fn insert_step(conn: &impl ConnectionTrait, step: timeline::Model) -> Resu
 pub async fn insert_steps(conn: &impl ConnectionTrait, steps: &[timeline::Model]) -> Result<()> {
     for chunk in steps.chunks(ROWS_PER_STATEMENT) {
         let rows = chunk.iter().cloned().map(timeline::ActiveModel::from);
-        timeline::Entity::insert_many(rows).exec_without_returning(conn).await?;
+        flywheel_runtime::bulk::execute(conn, &timeline::Entity::insert_many(rows).into_query()).await?;
     }
     Ok(())
 }
@@ -208,20 +209,20 @@ pub async fn insert_steps(conn: &impl ConnectionTrait, steps: &[timeline::Model]
 /// In one statement: the reports `origins` names and those linked to `tickets`, and the
 /// duplicates of either.
 pub async fn reports_for_tickets(conn: &impl ConnectionTrait, origins: &[&str], tickets: &[&str]) -> Result<Vec<report::Model>> {
+    let backend = conn.get_database_backend();
+    let any_of = |column: report::Column, ids: &[&str]| bulk::is_in(backend, (report::Entity, column), ids.iter().copied());
     let mut wanted = Condition::any();
     if !origins.is_empty() {
-        wanted = wanted
-            .add(report::Column::Id.is_in(origins.iter().copied()))
-            .add(report::Column::DuplicateOf.is_in(origins.iter().copied()));
+        wanted = wanted.add(any_of(report::Column::Id, origins)).add(any_of(report::Column::DuplicateOf, origins));
     }
     if !tickets.is_empty() {
         let linked = Query::select()
             .column(report::Column::Id)
             .from(report::Entity)
-            .and_where(report::Column::TicketId.is_in(tickets.iter().copied()))
+            .and_where(any_of(report::Column::TicketId, tickets))
             .to_owned();
         wanted = wanted
-            .add(report::Column::TicketId.is_in(tickets.iter().copied()))
+            .add(any_of(report::Column::TicketId, tickets))
             .add(report::Column::DuplicateOf.in_subquery(linked));
     }
     if wanted.is_empty() {

@@ -2,7 +2,7 @@
 
 use super::entities::rate_count;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 
 /// A scope's filings in one window, all shards summed.
 pub struct WindowCount {
@@ -35,10 +35,10 @@ pub async fn counts(conn: &impl ConnectionTrait, wanted: &[(&str, [i64; 2])]) ->
 pub async fn add(conn: &impl ConnectionTrait, rows: Vec<rate_count::Model>) -> Result<(), DbErr> {
     use rate_count::Column::{Count, Scope, Shard, WindowUs};
     let plus = Expr::col((rate_count::Entity, Count)).add(Expr::col((Alias::new("excluded"), Count)));
-    rate_count::Entity::insert_many(rows.into_iter().map(rate_count::ActiveModel::from))
+    let insert = rate_count::Entity::insert_many(rows.into_iter().map(rate_count::ActiveModel::from))
         .on_conflict(OnConflict::columns([Scope, WindowUs, Shard]).value(Count, plus).to_owned())
-        .exec_without_returning(conn)
-        .await?;
+        .into_query();
+    flywheel_runtime::bulk::execute(conn, &insert).await?;
     Ok(())
 }
 

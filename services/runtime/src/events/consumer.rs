@@ -171,7 +171,7 @@ async fn record(txn: &DatabaseTransaction, consumer: &str, events: &[&IncomingEv
         .into_query();
     query.returning_col(entity::Column::EventId);
     let mut fresh = Vec::with_capacity(events.len());
-    for row in txn.query_all(&query).await? {
+    for row in crate::bulk::query_all(txn, &query).await? {
         fresh.push(row.try_get::<String>("", "event_id")?);
     }
     Ok(fresh)

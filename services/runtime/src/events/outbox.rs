@@ -7,7 +7,7 @@ use super::OutgoingEvent;
 use crate::db::now_micros;
 use async_nats::jetstream;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryOrder, QuerySelect, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryOrder, QuerySelect, QueryTrait, Set};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -60,7 +60,7 @@ pub async fn enqueue_all(conn: &impl ConnectionTrait, events: &[OutgoingEvent]) 
         last_error: Set(None),
         ..Default::default()
     });
-    entity::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    crate::bulk::execute(conn, &entity::Entity::insert_many(rows).into_query()).await?;
     Ok(())
 }
 
@@ -189,7 +189,8 @@ impl Relay {
             }
         }
         if !acked.is_empty() {
-            entity::Entity::delete_many().filter(entity::Column::Seq.is_in(acked.iter().copied())).exec(&self.db).await?;
+            let sent = crate::bulk::is_in(self.db.get_database_backend(), entity::Column::Seq, acked.iter().copied());
+            entity::Entity::delete_many().filter(sent).exec(&self.db).await?;
             metrics::counter!("flywheel_outbox_published_total", "service" => self.service).increment(acked.len() as u64);
         }
         if let Some((row, err)) = failure {
