@@ -67,21 +67,15 @@ fn unnest(sql: &str, values: &[Value]) -> Option<(String, Vec<Value>)> {
     for column in 0..columns {
         let cells: Vec<&Value> = (0..rows).map(|row| &values[row * columns + column]).collect();
         let (kind, sql_type) = array_type(cells[0])?;
-        let mut items = Vec::with_capacity(rows);
-        let mut nulls = Vec::with_capacity(rows);
-        for cell in &cells {
-            if array_type(cell)?.0 != kind {
-                return None;
-            }
-            let null = !cell.is_some();
-            nulls.push(Value::Bool(Some(null)));
-            items.push(if null { filler(&kind) } else { (*cell).clone() });
+        if cells.iter().any(|cell| array_type(cell).is_none_or(|(k, _)| k != kind)) {
+            return None;
         }
+        let items = cells.iter().map(|cell| if cell.is_some() { (*cell).clone() } else { filler(&kind) }).collect();
         params.push(format!("${}::{sql_type}[]", column + 1));
         names.push(format!("c{column}"));
-        if nulls.iter().any(|n| *n == Value::Bool(Some(true))) {
+        if cells.iter().any(|cell| !cell.is_some()) {
             select.push(format!("CASE WHEN n{column} THEN NULL ELSE c{column} END"));
-            masks.push((column, nulls));
+            masks.push((column, cells.iter().map(|cell| Value::Bool(Some(!cell.is_some()))).collect::<Vec<_>>()));
         } else {
             select.push(format!("c{column}"));
         }
