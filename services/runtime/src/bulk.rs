@@ -37,7 +37,8 @@ pub fn is_in<V: Into<Value>>(backend: DbBackend, column: impl IntoColumnRef, val
     }
 }
 
-fn statement(backend: DbBackend, query: &impl StatementBuilder) -> Statement {
+/// The statement [`execute`] and [`query_all`] send for `query` on `backend`.
+pub fn statement(backend: DbBackend, query: &impl StatementBuilder) -> Statement {
     let built = backend.build(query);
     if backend != DbBackend::Postgres {
         return built;

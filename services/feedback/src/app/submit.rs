@@ -10,9 +10,10 @@ use super::{Feedback, limits, new_id};
 use crate::caller::Caller;
 use crate::domain::duplicate::{self, Candidate, Rule};
 use crate::domain::geo::{self, BoundingBox};
-use crate::domain::status::{NOT_OPEN, is_open};
+use crate::domain::status::is_open;
 use crate::domain::{report as rules, tracking};
 use crate::events;
+use crate::store::duplicates::{self, Search};
 use crate::store::entities::{contact, report, timeline};
 use crate::store;
 use flywheel_proto::flywheel::common::v1::GeoPoint;
@@ -24,8 +25,8 @@ use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::writer::check_request_id;
 use flywheel_runtime::{Error, Result, idempotency};
 use flywheel_runtime::bulk;
-use sea_orm::sea_query::{OnConflict, UnionType};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait};
 use std::collections::HashSet;
 
 /// One SubmitReport call, validated, waiting to be filed.
@@ -198,24 +199,16 @@ impl Feedback {
         if classified.is_empty() {
             return Ok(());
         }
-        // One SELECT per submission, joined by UNION ALL: each keeps the index on place, which
-        // one OR of them all lost to a scan of every primary report on PostgreSQL.
-        let mut searches = classified.iter().map(|a| {
-            report::Entity::find()
-                .filter(report::Column::DuplicateOf.eq(""))
-                .filter(report::Column::SiteId.eq(&a.place.site.id))
-                .filter(report::Column::CategoryId.eq(&a.submission.draft.category_id))
-                .filter(report::Column::Status.is_not_in(NOT_OPEN))
-                .filter(report::Column::SubmitUs.gte(now - window_us))
-                .filter(within(&a.location, radius_m, &GeoPoint { lat: a.place.site.lat, lng: a.place.site.lng }))
-                .into_query()
-        });
-        let mut all = searches.next().expect("a classified submission");
-        for other in searches {
-            all.union(UnionType::All, other);
-        }
-        let mut open: Vec<report::Model> =
-            report::Entity::find().from_raw_sql(txn.get_database_backend().build(&all)).all(txn).await?;
+        let searches: Vec<Search<'_>> = classified
+            .iter()
+            .map(|a| Search {
+                site_id: &a.place.site.id,
+                category_id: &a.submission.draft.category_id,
+                area: BoundingBox::around(&a.location, radius_m),
+                centre_near: geo::distance_m(&a.location, &GeoPoint { lat: a.place.site.lat, lng: a.place.site.lng }) <= radius_m,
+            })
+            .collect();
+        let mut open = duplicates::open_candidates(txn, &searches, now - window_us).await?;
         let mut seen = HashSet::new();
         open.retain(|r| seen.insert(r.id.clone()));
         let candidate = |r: &report::Model, site_centre: GeoPoint| Candidate {
@@ -339,21 +332,6 @@ impl Feedback {
         events.extend(moved_events);
         Ok(moved)
     }
-}
-
-/// Reports that may lie within `radius_m` of `location`: those in its bounding box, and those
-/// without a location (which count at the site's centre) when the centre is within the radius.
-fn within(location: &GeoPoint, radius_m: f64, site_centre: &GeoPoint) -> Condition {
-    let area = BoundingBox::around(location, radius_m);
-    let mut in_box = Condition::all().add(report::Column::Lat.between(area.lat.0, area.lat.1));
-    if let Some((west, east)) = area.lng {
-        in_box = in_box.add(report::Column::Lng.between(west, east));
-    }
-    let mut near = Condition::any().add(in_box);
-    if geo::distance_m(location, site_centre) <= radius_m {
-        near = near.add(report::Column::Lat.is_null()).add(report::Column::Lng.is_null());
-    }
-    near
 }
 
 /// Inserts `rows` under tracking codes no report has yet: 40 random bits rarely collide, and the

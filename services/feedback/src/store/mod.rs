@@ -1,5 +1,6 @@
 //! Persistence: the tables and the queries the use cases share.
 
+pub mod duplicates;
 pub mod entities;
 pub mod rate;
 
