@@ -23,8 +23,7 @@ use flywheel_proto::flywheel::feedback::v1::{
 use flywheel_runtime::db::now_micros;
 use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::writer::check_request_id;
-use flywheel_runtime::{Error, Result, idempotency};
-use flywheel_runtime::bulk;
+use flywheel_runtime::{Error, Result, bulk, idempotency};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait};
 use std::collections::HashSet;

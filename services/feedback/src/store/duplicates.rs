@@ -88,7 +88,6 @@ fn candidates(searches: &[Search<'_>], since_us: i64) -> SelectStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::geo::BoundingBox;
     use flywheel_proto::flywheel::common::v1::GeoPoint;
     use sea_orm::DbBackend;
 

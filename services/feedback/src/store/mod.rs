@@ -115,7 +115,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub async fn save_changed<'a>(conn: &impl ConnectionTrait, reports: impl IntoIterator<Item = &'a ReportRows>) -> Result<()> {
     let changed: Vec<&ReportRows> = reports.into_iter().filter(|r| r.row.version != r.stored_version).collect();
     for chunk in changed.chunks(ROWS_PER_STATEMENT) {
-        let written = flywheel_runtime::bulk::execute(conn, &guarded_update(chunk)).await?.rows_affected();
+        let written = bulk::execute(conn, &guarded_update(chunk)).await?.rows_affected();
         if written != chunk.len() as u64 {
             return Err(conflict(conn, chunk).await);
         }
@@ -202,7 +202,7 @@ async fn insert_step(conn: &impl ConnectionTrait, step: timeline::Model) -> Resu
 pub async fn insert_steps(conn: &impl ConnectionTrait, steps: &[timeline::Model]) -> Result<()> {
     for chunk in steps.chunks(ROWS_PER_STATEMENT) {
         let rows = chunk.iter().cloned().map(timeline::ActiveModel::from);
-        flywheel_runtime::bulk::execute(conn, &timeline::Entity::insert_many(rows).into_query()).await?;
+        bulk::execute(conn, &timeline::Entity::insert_many(rows).into_query()).await?;
     }
     Ok(())
 }
