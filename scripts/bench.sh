@@ -6,6 +6,8 @@
 #   scripts/bench.sh --smoke   a few seconds on SQLite that proves the generator works end to end
 #
 # BENCH_PG_PLANNING=1 also counts PostgreSQL's planning per statement (target/bench/pg-profile-plans.txt).
+# BENCH_PG_OPTIONS adds server options, e.g. auto_explain's to log slow statements' plans
+# (target/bench/logs/postgres.log).
 # BENCH_ANALYTICS_TICKETS (default 1000000; e.g. 1000000,10000000) sets the analytics query bench's
 # data volumes. BENCH_STEPS (default all) picks steps by name, e.g. BENCH_STEPS=ceiling,intake;
 # the names: memory, ceiling, intake, dispatch-scale, registry-scale, analytics-scale.
@@ -48,6 +50,7 @@ cleanup() {
   wait 2>/dev/null || true
   if [ -n "$pg_data" ]; then as_postgres pg_ctl -D "$pg_data" -m fast stop >/dev/null 2>&1 || true; fi
   mkdir -p "$out/logs" && cp "$run"/*.log "$out/logs/" 2>/dev/null || true
+  [ -z "$pg_data" ] || cp "$pg_data/log" "$out/logs/postgres.log" 2>/dev/null || true
   rm -rf "$run"
 }
 trap cleanup EXIT INT TERM
@@ -78,7 +81,7 @@ if ! $smoke; then
   # autovacuum_naptime as deploy/compose.yaml sets it: tables filling fast get statistics within
   # seconds, so the run measures plans made with them rather than plans made on empty tables.
   as_postgres pg_ctl -D "$pg_data" -l "$run/pg/log" -w \
-    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c autovacuum_naptime=5s -c shared_preload_libraries=pg_stat_statements ${BENCH_PG_PLANNING:+-c pg_stat_statements.track_planning=on}" start >/dev/null
+    -o "-p $pg_port -k $run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c autovacuum_naptime=5s -c shared_preload_libraries=pg_stat_statements ${BENCH_PG_PLANNING:+-c pg_stat_statements.track_planning=on} ${BENCH_PG_OPTIONS:-}" start >/dev/null
   for db in registry dispatch feedback analytics ceiling; do
     psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -c "CREATE DATABASE $db" >/dev/null
   done
@@ -103,6 +106,14 @@ pg_profile_write() {
     FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
     WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')
     ORDER BY s.total_exec_time DESC LIMIT 25" >"${1%.json}-statements.txt"
+  # Each database's statements by time, for the profile of one service.
+  for db in registry dispatch feedback analytics; do
+    psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT s.calls,
+        round(s.total_exec_time::numeric, 1) AS total_ms, round(s.mean_exec_time::numeric, 3) AS mean_ms, s.rows,
+        left(regexp_replace(s.query, '\s+', ' ', 'g'), 160) AS statement
+      FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+      WHERE d.datname = '$db' ORDER BY s.total_exec_time DESC LIMIT 40" >"${1%.json}-$db.txt"
+  done
   # What one report costs in round trips: the statements run most often.
   psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT d.datname AS db, s.calls,
       round(s.mean_exec_time::numeric, 3) AS mean_ms, left(regexp_replace(s.query, '\s+', ' ', 'g'), 120) AS statement

@@ -3,7 +3,7 @@
 //! embedded default) and the domain's filter and score, exactly the calls dispatch makes.
 
 use crate::load::Latency;
-use flywheel_dispatch::app::assign::candidates;
+use flywheel_dispatch::app::assign::candidates_among;
 use flywheel_dispatch::domain::scorer::{self, Need};
 use flywheel_dispatch::index::CrewIndex;
 use flywheel_dispatch::migration::Migrator;
@@ -62,10 +62,11 @@ pub async fn run(args: &DispatchScaleArgs) -> anyhow::Result<Vec<DispatchScale>>
             let location = GeoPoint { lat: 23.1 + site as f64 * 1e-6, lng: 113.3 };
             let began = Instant::now();
             let txn = db.begin().await?;
-            index.refresh(&txn).await?;
-            let covering = index.covering(&format!("site-{site}"), &["district".to_owned(), street(site)]);
+            let (site_id, regions) = (format!("site-{site}"), ["district".to_owned(), street(site)]);
+            let (mut covering, rows) = index.covering_rows(&txn, &[(&site_id, &regions)]).await?;
+            let covering = covering.pop().unwrap_or_default();
             covering_per_site = covering.len();
-            let candidates = candidates(&txn, covering, now_micros()).await?;
+            let candidates = candidates_among(covering, &rows, now_micros());
             let need = Need { skills: &skills, p1: false, location: &location, excluded: &[], now_us: now_micros() };
             let decision = scorer::decide(DispatchTrigger::Created, &need, &candidates);
             txn.commit().await?;

@@ -14,7 +14,7 @@ use flywheel_proto::flywheel::dispatch::v1::{
 };
 use flywheel_proto::flywheel::registry::v1::Category;
 use flywheel_runtime::{Error, Result};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use std::collections::HashMap;
 
 impl Dispatch {
@@ -32,9 +32,8 @@ impl Dispatch {
             Some((_, c)) => c.required_skills,
             None => Vec::new(),
         };
-        self.index.refresh(txn).await?;
-        let covering = self.index.covering(&t.site_id, &t.region_path);
-        let candidates = candidates(txn, covering, ch.now_us).await?;
+        let (mut covering, rows) = self.index.covering_rows(txn, &[(&t.site_id, &t.region_path)]).await?;
+        let candidates = candidates_among(covering.pop().unwrap_or_default(), &rows, ch.now_us);
         Ok(dispatch_among(ch, trigger, &skills, &candidates, excluded).is_some())
     }
 
@@ -95,18 +94,8 @@ pub(super) fn dispatch_among(
     }
 }
 
-/// The covering crews with their load as of this transaction and their duty now.
-pub async fn candidates(txn: &impl ConnectionTrait, covering: Vec<Crew>, now_us: i64) -> Result<Vec<Candidate>> {
-    if covering.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = covering.iter().map(|c| c.id.clone()).collect();
-    let rows = store::crews_by_id(txn, ids).await?;
-    Ok(candidates_among(covering, &rows, now_us))
-}
-
 /// The covering crews whose rows are active, with the load the rows hold and their duty now.
-pub(super) fn candidates_among(covering: Vec<Crew>, rows: &HashMap<String, crew::Model>, now_us: i64) -> Vec<Candidate> {
+pub fn candidates_among(covering: Vec<Crew>, rows: &HashMap<String, crew::Model>, now_us: i64) -> Vec<Candidate> {
     covering
         .into_iter()
         .filter_map(|c| {

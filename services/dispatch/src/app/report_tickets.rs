@@ -17,7 +17,6 @@ use flywheel_runtime::events::OutgoingEvent;
 use flywheel_runtime::{Error, Result, bulk};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseTransaction, EntityTrait, QueryTrait};
-use std::collections::HashSet;
 
 /// Why a batch of reports made no tickets: the report at fault (its index), when one is.
 #[derive(Debug)]
@@ -117,10 +116,8 @@ impl Dispatch {
         let now = flywheel_runtime::db::now_micros();
         let (prefix, day) = number_prefix(now);
         let first = store::issue_ticket_numbers(txn, &day, &prefix, fresh.len() as i64).await?;
-        self.index.refresh(txn).await?;
-        let covering: Vec<_> = fresh.iter().map(|(t, _, site, _)| self.index.covering(&t.site_id, &site.region_path)).collect();
-        let crew_ids: HashSet<String> = covering.iter().flatten().map(|c| c.id.clone()).collect();
-        let mut crews = store::crews_by_id(txn, crew_ids.into_iter().collect()).await?;
+        let sites: Vec<(&str, &[String])> = fresh.iter().map(|(t, _, site, _)| (t.site_id.as_str(), &site.region_path[..])).collect();
+        let (covering, mut crews) = self.index.covering_rows(txn, &sites).await?;
         let mut writes = Vec::with_capacity(fresh.len());
         for ((number, (request, corr, site, category)), covering) in (first..).zip(fresh).zip(covering) {
             let mut ch = new_ticket(request, &site, &category, code(&prefix, number), feedback(), now, &corr);

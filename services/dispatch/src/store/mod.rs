@@ -145,10 +145,10 @@ pub async fn crew_row(conn: &impl ConnectionTrait, id: &str) -> Result<crew::Mod
     crew::Entity::find_by_id(id.to_owned()).one(conn).await?.ok_or_else(|| Error::not_found("crew", id))
 }
 
-/// The rows of the crews `ids`, by id (unknown ids are left out).
-pub async fn crews_by_id(conn: &impl ConnectionTrait, ids: Vec<String>) -> Result<HashMap<String, crew::Model>> {
+/// The rows of the crews `ids` and of every crew changed after revision `seen`, by id.
+pub async fn crews_by_id_or_changed(conn: &impl ConnectionTrait, ids: Vec<String>, seen: i64) -> Result<HashMap<String, crew::Model>> {
     let named = bulk::is_in(conn.get_database_backend(), (crew::Entity, crew::Column::Id), ids);
-    let rows = crew::Entity::find().filter(named).all(conn).await?;
+    let rows = crew::Entity::find().filter(Condition::any().add(named).add(crew::Column::Rev.gt(seen))).all(conn).await?;
     Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
 }
 
