@@ -4,6 +4,7 @@
 mod analytics_scale;
 mod ceiling;
 mod client;
+mod consumers;
 mod intake;
 mod load;
 mod memory;

@@ -38,6 +38,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         "memory_idle": read("memory-idle"),
         "memory_peak": read("memory-peak"),
         "database_work": read("pg-profile"),
+        "consumers": crate::consumers::read(&args.dir),
     });
     std::fs::write(args.dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(args.dir.join("report.md"), markdown(&report))?;
@@ -95,6 +96,7 @@ fn markdown(r: &Value) -> String {
         let _ = writeln!(md, "\nSustained intake {i}/s; ceiling {c}/s; intake is {ratio} of the ceiling.");
     }
     database_work(&mut md, r);
+    consumers(&mut md, r);
     md.push_str("\n## Dispatch decision time by scale\n\n| crews | sites | covering crews per site | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
     for s in r["dispatch_scale"].as_array().into_iter().flatten() {
         let _ = writeln!(md, "| {} | {} | {} | {} | {} |", s["crews"], s["sites"], s["covering_per_site"], s["decision"]["p50_ms"], s["decision"]["p99_ms"]);
@@ -130,6 +132,22 @@ fn database_work(md: &mut String, r: &Value) {
     md.push_str("| database | statements | per report | commits | per report |\n|---|---|---|---|---|\n");
     for row in rows {
         let _ = writeln!(md, "| {} | {} | {} | {} | {} |", text(&row["database"]), row["statements"], per_report(&row["statements"]), row["commits"], per_report(&row["commits"]));
+    }
+}
+
+/// Each consumer's batches since its service started, the intake steps among them.
+fn consumers(md: &mut String, r: &Value) {
+    let Some(rows) = r["consumers"].as_array().filter(|rows| !rows.is_empty()) else { return };
+    md.push_str("\n## Event consumers (since the services started)\n\n");
+    md.push_str("| service | consumer | stream | batches | events | busy s | ms a batch | of it: inbox / handle / commit ms | events per busy s |\n|---|---|---|---|---|---|---|---|---|\n");
+    for row in rows {
+        let phase = |p: &str| row["phase_ms"][p].as_f64().map_or("n/a".into(), |ms| ms.to_string());
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
+            text(&row["service"]), text(&row["consumer"]), text(&row["stream"]), row["batches"], row["events"], row["busy_s"], row["batch_ms"],
+            phase("inbox"), phase("handle"), phase("commit"), row["events_per_busy_s"]
+        );
     }
 }
 

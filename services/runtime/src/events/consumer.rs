@@ -93,6 +93,8 @@ pub struct ConsumerSpec {
     pub filter_subjects: Vec<String>,
     /// Deliveries before the event is dead-lettered.
     pub max_deliver: u64,
+    /// Events applied in one transaction at most ([`MAX_BATCH`] unless the subscription says).
+    pub max_batch: usize,
 }
 
 /// The outcome of one delivery.
@@ -102,14 +104,18 @@ pub enum Applied {
     AlreadyApplied,
 }
 
-/// Events applied in one transaction at most: enough that under load a backlog is worked off in
-/// few commits and round trips (a serial consumer's throughput is its batch over its batch's
-/// latency), few enough that the locks taken are held briefly.
+/// Events applied in one transaction at most, by default: enough that under load a backlog is
+/// worked off in few commits and round trips (a serial consumer's throughput is its batch over
+/// its batch's latency), few enough that the locks taken are held briefly.
 pub const MAX_BATCH: usize = 256;
 
-/// Messages one pull request asks for: twice a batch, so the next batch is already buffered when
-/// one is applied.
-const PULL_BATCH: usize = 2 * MAX_BATCH;
+/// Messages one pull request asks for, in batches: two, so the next batch is already buffered
+/// when one is applied.
+const PULLED_BATCHES: usize = 2;
+
+/// The server's own limit of unacknowledged messages a consumer holds (nats-server's default),
+/// raised for a consumer whose pulls ask for more.
+const MAX_ACK_PENDING: usize = 1000;
 
 /// Why a batch was not committed.
 #[derive(Debug)]
@@ -130,10 +136,13 @@ pub async fn apply_batch_once(
     events: &[&IncomingEvent],
 ) -> Result<Vec<Applied>, BatchFailure> {
     let whole = |error: DbErr| BatchFailure { at: None, error: error.into() };
+    let stream = events.first().and_then(|e| streams::holding(&e.subject)).map_or("", |s| s.name);
+    let mut phases = Phases::start(consumer, stream);
     let txn = begin_write(db).await.map_err(whole)?;
     let mut in_batch = HashSet::new();
     let first_of_batch: Vec<&IncomingEvent> = events.iter().copied().filter(|e| in_batch.insert(e.id.as_str())).collect();
     let recorded = record(&txn, consumer, &first_of_batch).await.map_err(whole)?;
+    phases.end("inbox");
     let mut fresh_ids: HashSet<&str> = recorded.iter().map(String::as_str).collect();
     let outcomes: Vec<Applied> = events
         .iter()
@@ -149,8 +158,32 @@ pub async fn apply_batch_once(
         .handle_batch(&txn, &batch)
         .await
         .map_err(|failure| BatchFailure { at: failure.at.map(|i| fresh[i]), error: failure.error })?;
+    phases.end("handle");
     txn.commit().await.map_err(whole)?;
+    phases.end("commit");
     Ok(outcomes)
+}
+
+/// Where a batch's transaction spends its time (`flywheel_consumer_phase_seconds`): beginning it
+/// and recording the events in the inbox, the handlers, the commit — what a consumer that falls
+/// behind waits for.
+struct Phases<'a> {
+    consumer: &'a str,
+    stream: &'static str,
+    since: std::time::Instant,
+}
+
+impl<'a> Phases<'a> {
+    fn start(consumer: &'a str, stream: &'static str) -> Self {
+        Phases { consumer, stream, since: std::time::Instant::now() }
+    }
+
+    fn end(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        let labels = [("consumer", self.consumer.to_owned()), ("stream", self.stream.to_owned()), ("phase", phase.to_owned())];
+        metrics::histogram!("flywheel_consumer_phase_seconds", &labels).record((now - self.since).as_secs_f64());
+        self.since = now;
+    }
 }
 
 /// Records `events` (ids distinct) in the inbox and returns the ids that were not there yet.
@@ -246,6 +279,7 @@ impl Consumer<'_> {
             durable_name: Some(spec.durable.clone()),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
+            max_ack_pending: MAX_ACK_PENDING.max(PULLED_BATCHES * spec.max_batch) as i64,
             ..Default::default()
         };
         match spec.filter_subjects.as_slice() {
@@ -254,7 +288,8 @@ impl Consumer<'_> {
             many => config.filter_subjects = many.to_vec(),
         }
         let consumer = stream.get_or_create_consumer(&spec.durable, config).await?;
-        let mut messages = consumer.stream().max_messages_per_batch(PULL_BATCH).messages().await?;
+        let max_batch = spec.max_batch.max(1);
+        let mut messages = consumer.stream().max_messages_per_batch(PULLED_BATCHES * max_batch).messages().await?;
         loop {
             let first = tokio::select! {
                 m = messages.next() => m,
@@ -270,13 +305,13 @@ impl Consumer<'_> {
             let mut received = vec![first];
             loop {
                 let before = received.len();
-                while received.len() < MAX_BATCH {
+                while received.len() < max_batch {
                     match messages.next().now_or_never() {
                         Some(Some(next)) => received.push(next),
                         _ => break,
                     }
                 }
-                if received.len() == MAX_BATCH || received.len() == before {
+                if received.len() == max_batch || received.len() == before {
                     break;
                 }
                 tokio::task::yield_now().await;

@@ -38,6 +38,11 @@ pub fn owned_by(service: &str) -> Option<&'static StreamSpec> {
     ALL.into_iter().find(|spec| spec.owner == Some(service))
 }
 
+/// The stream that holds events of `subject`.
+pub fn holding(subject: &str) -> Option<&'static StreamSpec> {
+    ALL.into_iter().find(|spec| subject.starts_with(spec.subjects.trim_end_matches('>')))
+}
+
 impl StreamSpec {
     fn config(&self) -> stream::Config {
         stream::Config {
