@@ -199,6 +199,7 @@ async fn run_consumer(nats: &NatsServer, handler: Arc<dyn EventHandler>, max_del
         stream: streams::REGISTRY.name,
         filter_subjects: vec!["flywheel.registry.site.>".into()],
         max_deliver,
+        max_batch: consumer::MAX_BATCH,
     };
     let task = tokio::spawn(consumer::run(js, db.clone(), spec, handler, Outbox::new(), stop_rx));
     Running { db, stop, task }

@@ -2,7 +2,7 @@
 //! from these declarations, and the NATS permissions ([`super::permissions`]) are derived from
 //! the same ones, so the two cannot drift apart.
 
-use super::consumer::ConsumerSpec;
+use super::consumer::{ConsumerSpec, MAX_BATCH};
 use super::streams::{self, StreamSpec};
 
 /// A service's durable consumer on one stream.
@@ -14,6 +14,8 @@ pub struct Subscription {
     pub filter_subjects: &'static [&'static str],
     /// The service also replays the whole stream through consumers the server names (a rebuild).
     pub replays: bool,
+    /// Events the consumer applies in one transaction at most.
+    pub max_batch: usize,
 }
 
 impl Subscription {
@@ -24,6 +26,7 @@ impl Subscription {
             stream: self.stream.name,
             filter_subjects: self.filter_subjects.iter().map(|s| (*s).to_owned()).collect(),
             max_deliver,
+            max_batch: self.max_batch,
         }
     }
 
@@ -34,10 +37,12 @@ impl Subscription {
 
 /// Dispatch keeps a replica of the registry.
 pub const DISPATCH_FROM_REGISTRY: Subscription =
-    Subscription { service: "dispatch", stream: &streams::REGISTRY, filter_subjects: &["flywheel.registry.>"], replays: false };
+    Subscription { service: "dispatch", stream: &streams::REGISTRY, filter_subjects: &["flywheel.registry.>"], replays: false, max_batch: MAX_BATCH };
 /// Dispatch turns reports into tickets and reopens them. Only the events that can change a
 /// ticket: feedback's own bookkeeping (status changes it derives from tickets, duplicates it
-/// links) would be half of what dispatch receives under load, for nothing.
+/// links) would be half of what dispatch receives under load, for nothing. Its batches are
+/// larger than the others': a batch of reports waits mostly on its dozen round trips, not on
+/// its rows (docs/performance.md, "Tenth round"), and no other writer shares its tables' rows.
 pub const DISPATCH_FROM_FEEDBACK: Subscription = Subscription {
     service: "dispatch",
     stream: &streams::FEEDBACK,
@@ -49,6 +54,7 @@ pub const DISPATCH_FROM_FEEDBACK: Subscription = Subscription {
         "flywheel.feedback.report.reopen_requested",
     ],
     replays: false,
+    max_batch: 4 * MAX_BATCH,
 };
 /// Feedback keeps a replica of the sites, zones and categories residents report against.
 pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
@@ -56,15 +62,16 @@ pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
     stream: &streams::REGISTRY,
     filter_subjects: &["flywheel.registry.site.>", "flywheel.registry.zone.>", "flywheel.registry.category.>"],
     replays: false,
+    max_batch: MAX_BATCH,
 };
 /// Feedback follows the tickets its reports became.
 pub const FEEDBACK_FROM_DISPATCH: Subscription =
-    Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"], replays: false };
+    Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"], replays: false, max_batch: MAX_BATCH };
 /// Analytics projects every event, and replays the streams in this order when it rebuilds.
 pub const ANALYTICS: [Subscription; 3] = [
-    Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[], replays: true },
-    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true },
-    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: &[], replays: true },
+    Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
+    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
+    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
 ];
 
 /// Every subscription of every service.
