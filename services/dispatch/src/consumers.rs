@@ -173,12 +173,10 @@ impl EventHandler for FeedbackIntake {
                 positions.push(at + i);
             }
             if !reports.is_empty() {
-                let out = self
-                    .dispatch
-                    .tickets_for_reports(txn, reports)
+                self.dispatch
+                    .tickets_for_reports(txn, reports, &mut publish)
                     .await
                     .map_err(|f| BatchFailure { at: f.at.map(|i| positions[i]), error: internal(f.error) })?;
-                publish.extend(out);
             }
             at += run;
         }

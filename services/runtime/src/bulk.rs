@@ -22,6 +22,36 @@ pub async fn query_all(db: &impl ConnectionTrait, query: &impl StatementBuilder)
     db.query_all_raw(statement(db.get_database_backend(), query)).await
 }
 
+/// Runs several writes of a transaction, in order, and returns each one's affected rows. On
+/// PostgreSQL they go as one statement — each a data-modifying `WITH` query — so they cost one
+/// round trip instead of one each; elsewhere one after another. As parts of one statement they
+/// share one snapshot: none may read what another writes. A write must not return rows itself.
+pub async fn execute_all(db: &impl ConnectionTrait, writes: &[Statement]) -> Result<Vec<u64>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres || writes.len() < 2 {
+        let mut affected = Vec::with_capacity(writes.len());
+        for write in writes {
+            affected.push(db.execute_raw(write.clone()).await?.rows_affected());
+        }
+        return Ok(affected);
+    }
+    let statement = together(writes).ok_or_else(|| DbErr::Custom("writes that cannot be joined into one statement".into()))?;
+    let row = db.query_one_raw(statement).await?.ok_or_else(|| DbErr::RecordNotFound("the writes' counts".into()))?;
+    (0..writes.len()).map(|i| row.try_get::<i64>("", &format!("n{i}")).map(|n| n as u64)).collect()
+}
+
+/// `WITH w0 AS (<write> RETURNING 1), … SELECT (SELECT count(*) FROM w0) AS n0, …`, each write's
+/// placeholders moved past the ones before it.
+fn together(writes: &[Statement]) -> Option<Statement> {
+    let (mut parts, mut counts, mut values) = (Vec::with_capacity(writes.len()), Vec::with_capacity(writes.len()), Vec::new());
+    for (i, write) in writes.iter().enumerate() {
+        parts.push(format!("w{i} AS ({} RETURNING 1)", renumbered(&write.sql, 0, values.len())?));
+        counts.push(format!("(SELECT count(*) FROM w{i}) AS n{i}"));
+        values.extend(write.values.iter().flat_map(|v| v.0.iter().cloned()));
+    }
+    let sql = format!("WITH {} SELECT {}", parts.join(", "), counts.join(", "));
+    Some(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+}
+
 /// `column IN (values)`, as one text whatever the count on PostgreSQL: `column = ANY($1)`.
 pub fn is_in<V: Into<Value>>(backend: DbBackend, column: impl IntoColumnRef, values: impl IntoIterator<Item = V>) -> Expr {
     let values: Vec<Value> = values.into_iter().map(Into::into).collect();
@@ -208,11 +238,7 @@ mod tests {
     use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, InsertStatement, OnConflict, PostgresQueryBuilder, Query, Values, WithClause};
 
     fn insert(rows: &[(i64, Option<&str>)]) -> InsertStatement {
-        let mut q = Query::insert();
-        q.into_table(Alias::new("t")).columns([Alias::new("id"), Alias::new("name")]);
-        for (id, name) in rows {
-            q.values_panic([(*id).into(), name.map(str::to_owned).into()]);
-        }
+        let mut q = insert_plain(rows);
         q.on_conflict(OnConflict::column(Alias::new("id")).value(Alias::new("name"), Expr::val("x")).to_owned());
         q.returning_col(Alias::new("id"));
         q
@@ -221,6 +247,29 @@ mod tests {
     fn unnested(q: &InsertStatement) -> (String, Vec<Value>) {
         let (sql, values) = q.build(PostgresQueryBuilder);
         unnest(&sql, &values.0).expect("unnested")
+    }
+
+    #[test]
+    fn writes_joined_as_one_statement_number_their_values_in_turn() {
+        let first = statement(DbBackend::Postgres, &insert_plain(&[(1, Some("a")), (2, Some("b"))]));
+        let second = statement(DbBackend::Postgres, Query::delete().from_table(Alias::new("t")).and_where(Expr::col(Alias::new("id")).eq(7)));
+        let joined = together(&[first, second]).expect("joined");
+        assert_eq!(
+            joined.sql,
+            r#"WITH w0 AS (INSERT INTO "t" ("id", "name") SELECT c0, c1 FROM unnest($1::int8[], $2::text[]) AS u(c0, c1) RETURNING 1), w1 AS (DELETE FROM "t" WHERE "id" = $3 RETURNING 1) SELECT (SELECT count(*) FROM w0) AS n0, (SELECT count(*) FROM w1) AS n1"#
+        );
+        let values = joined.values.expect("values").0;
+        assert_eq!(values.len(), 3);
+        assert_eq!(values[2], 7.into());
+    }
+
+    fn insert_plain(rows: &[(i64, Option<&str>)]) -> InsertStatement {
+        let mut q = Query::insert();
+        q.into_table(Alias::new("t")).columns([Alias::new("id"), Alias::new("name")]);
+        for (id, name) in rows {
+            q.values_panic([(*id).into(), name.map(str::to_owned).into()]);
+        }
+        q
     }
 
     #[test]

@@ -91,6 +91,47 @@ async fn rows_with_nulls_and_conflicts_land_as_built_at_any_count() {
 }
 
 #[tokio::test]
+async fn writes_run_together_land_as_run_alone_and_count_their_rows() {
+    let database = TestDatabase::new();
+    let db = Database::connect(database.url()).await.expect("connect");
+    let backend = db.get_database_backend();
+    probe_table(&db).await;
+    bulk::execute(&db, &insert(&(1..=4).map(row).collect::<Vec<_>>())).await.expect("insert");
+
+    let more = Query::insert()
+        .into_table(Alias::new("probe"))
+        .columns(["id", "name", "n", "x", "body", "flag"].map(Alias::new))
+        .values_panic([5i64.into(), "five".into(), 5i32.into(), Option::<f64>::None.into(), Option::<Vec<u8>>::None.into(), true.into()])
+        .values_panic([6i64.into(), "six".into(), 6i32.into(), 1.5f64.into(), vec![6u8].into(), false.into()])
+        .to_owned();
+    // A write with its own WITH, as dispatch's crew loads.
+    let table = CommonTableExpression::new()
+        .table_name(Alias::new("change"))
+        .columns([Alias::new("id"), Alias::new("n")])
+        .values(vec![Values(vec![1i64.into(), 10i32.into()]), Values(vec![3i64.into(), 30i32.into()])])
+        .to_owned();
+    let update = Query::update()
+        .table(Alias::new("probe"))
+        .value(Alias::new("n"), Expr::col((Alias::new("change"), Alias::new("n"))))
+        .from(Alias::new("change"))
+        .and_where(Expr::col((Alias::new("probe"), Alias::new("id"))).equals((Alias::new("change"), Alias::new("id"))))
+        .with_cte(WithClause::new().cte(table).to_owned())
+        .to_owned();
+    let delete = Query::delete().from_table(Alias::new("probe")).and_where(Expr::col(Alias::new("id")).eq(4)).to_owned();
+    let writes = [bulk::statement(backend, &more), bulk::statement(backend, &update), bulk::statement(backend, &delete)];
+
+    let txn = db.begin().await.expect("begin");
+    assert_eq!(bulk::execute_all(&txn, &writes).await.expect("together"), vec![2, 2, 1]);
+    txn.commit().await.expect("commit");
+    let all = stored(&db).await;
+    assert_eq!(all.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3, 5, 6]);
+    assert_eq!((all[0].2, all[2].2), (Some(10), Some(30)), "the update's rows");
+    assert_eq!(all[1], row(2));
+    assert_eq!(all[3], (5, Some("five".into()), Some(5), None, None, true));
+    assert_eq!(all[4], (6, Some("six".into()), Some(6), Some(1.5), Some(vec![6]), false));
+}
+
+#[tokio::test]
 async fn a_values_table_feeding_an_update_changes_the_rows_it_names() {
     let database = TestDatabase::new();
     let db = Database::connect(database.url()).await.expect("connect");

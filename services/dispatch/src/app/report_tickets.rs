@@ -13,10 +13,10 @@ use crate::store::{self, Kind};
 use flywheel_proto::flywheel::dispatch::v1::{DispatchTrigger, Ticket, TicketOrigin, TicketOriginKind};
 use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_proto::flywheel::registry::v1::{Asset, Category, Site, Zone};
-use flywheel_runtime::events::OutgoingEvent;
+use flywheel_runtime::events::{OutgoingEvent, outbox};
 use flywheel_runtime::{Error, Result, bulk};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseTransaction, EntityTrait, QueryTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, QueryTrait};
 
 /// Why a batch of reports made no tickets: the report at fault (its index), when one is.
 #[derive(Debug)]
@@ -57,12 +57,15 @@ fn report_id(t: &Ticket) -> &str {
 
 impl Dispatch {
     /// Creates the ticket of each report (with its correlation id) that needs field work and has
-    /// none yet, dispatching each in order, in the consumer's transaction; returns the events.
+    /// none yet, dispatching each in order, in the consumer's transaction. When it creates any,
+    /// it writes them with `earlier` (the batch's events not yet in the outbox) and their own
+    /// events to the outbox, and empties `earlier`.
     pub async fn tickets_for_reports(
         &self,
         txn: &DatabaseTransaction,
         reports: Vec<(Report, String)>,
-    ) -> std::result::Result<Vec<OutgoingEvent>, ReportsFailure> {
+        earlier: &mut Vec<OutgoingEvent>,
+    ) -> std::result::Result<(), ReportsFailure> {
         let whole = |error: Error| ReportsFailure { at: None, error };
         let requests: Vec<(usize, Ticket, String)> = reports
             .into_iter()
@@ -70,7 +73,7 @@ impl Dispatch {
             .filter_map(|(at, (report, corr))| request_of(report, &corr).map(|(t, corr)| (at, t, corr)))
             .collect();
         if requests.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         // Creators take turns before the origin check and the numbers (see `create_in`).
         store::take_creation_turn(txn).await.map_err(whole)?;
@@ -104,10 +107,10 @@ impl Dispatch {
             }
         }
         if fresh.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let writes = self.create_dispatched(txn, fresh).await.map_err(whole)?;
-        write_new(txn, writes).await.map_err(whole)
+        write_new(txn, writes, std::mem::take(earlier)).await.map_err(whole)
     }
 
     /// New tickets, numbered in order and dispatched one after another against the covering
@@ -133,13 +136,13 @@ impl Dispatch {
     }
 }
 
-/// Writes new tickets with one statement per table: the tickets, the crews' loads and the
-/// history rows. A ticket that exists already fails the whole.
-async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Result<Vec<OutgoingEvent>> {
+/// Writes new tickets, the crews' loads, the history rows and the outbox's events (`events`,
+/// then the tickets') in one round trip on PostgreSQL (`bulk::execute_all`), under the change
+/// log's turn. A ticket that exists already fails the whole.
+async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>, mut events: Vec<OutgoingEvent>) -> Result<()> {
     let mut rows = Vec::with_capacity(writes.len());
     let mut loads: Vec<(String, i32)> = Vec::new();
     let mut history: Vec<ticket_change::ActiveModel> = Vec::new();
-    let mut events = Vec::new();
     let now_us = writes.iter().map(|w| w.now_us).max().unwrap_or_default();
     for w in writes {
         rows.push(w.row);
@@ -148,15 +151,18 @@ async fn write_new(txn: &DatabaseTransaction, writes: Vec<TicketWrite>) -> Resul
         events.extend(w.events);
     }
     let expected = rows.len() as u64;
+    let backend = txn.get_database_backend();
     let insert = ticket::Entity::insert_many(rows).on_conflict(OnConflict::new().do_nothing().to_owned()).into_query();
-    let inserted = bulk::execute(txn, &insert).await?.rows_affected();
+    let mut statements = vec![bulk::statement(backend, &insert)];
+    statements.extend(store::loads_update(&loads, now_us).map(|update| bulk::statement(backend, &update)));
+    if !history.is_empty() {
+        store::take_change_log_turn(txn).await?;
+        statements.push(bulk::statement(backend, &ticket_change::Entity::insert_many(history).into_query()));
+    }
+    statements.extend(outbox::enqueue_statement(backend, &events));
+    let inserted = bulk::execute_all(txn, &statements).await?[0];
     if inserted != expected {
         return Err(Error::AlreadyExists { kind: "ticket", field: "origin", value: format!("{} of {expected} new tickets", expected - inserted) });
     }
-    store::add_loads(txn, &loads, now_us).await?;
-    if !history.is_empty() {
-        store::take_change_log_turn(txn).await?;
-        bulk::execute(txn, &ticket_change::Entity::insert_many(history).into_query()).await?;
-    }
-    Ok(events)
+    Ok(())
 }

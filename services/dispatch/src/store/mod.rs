@@ -6,7 +6,7 @@ use entities::{crew, replica, ticket, ticket_number};
 use flywheel_runtime::{Error, Result, bulk};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, Query, Values, WithClause};
+use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, Query, UpdateStatement, Values, WithClause};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 
 /// What dispatch replicates from the registry.
@@ -214,6 +214,14 @@ pub async fn next_crew_rev(conn: &impl ConnectionTrait) -> Result<i64> {
 /// (VALUES …) UPDATE crew … FROM load WHERE crew.id = load.id`, on both backends), with the
 /// deltas of one crew summed first (an update from a join changes each row once).
 pub async fn add_loads(conn: &impl ConnectionTrait, loads: &[(String, i32)], now_us: i64) -> Result<()> {
+    if let Some(update) = loads_update(loads, now_us) {
+        bulk::execute(conn, &update).await?;
+    }
+    Ok(())
+}
+
+/// The statement [`add_loads`] runs; `None` when no crew's load changes.
+pub fn loads_update(loads: &[(String, i32)], now_us: i64) -> Option<UpdateStatement> {
     let mut by_crew: BTreeMap<&str, (i32, bool)> = BTreeMap::new();
     for (crew, delta) in loads {
         let entry = by_crew.entry(crew.as_str()).or_default();
@@ -222,7 +230,7 @@ pub async fn add_loads(conn: &impl ConnectionTrait, loads: &[(String, i32)], now
     }
     by_crew.retain(|_, (delta, assigned)| *delta != 0 || *assigned);
     if by_crew.is_empty() {
-        return Ok(());
+        return None;
     }
     let (load, id, delta, assigned) = (Alias::new("load"), Alias::new("id"), Alias::new("delta"), Alias::new("assigned"));
     let rows = by_crew.iter().map(|(crew, (d, a))| Values(vec![(*crew).into(), (*d).into(), i32::from(*a).into()]));
@@ -243,6 +251,5 @@ pub async fn add_loads(conn: &impl ConnectionTrait, loads: &[(String, i32)], now
         .and_where(Expr::col((crew::Entity, crew::Column::Id)).equals((load, id)))
         .with_cte(WithClause::new().cte(table).to_owned())
         .to_owned();
-    flywheel_runtime::bulk::execute(conn, &update).await?;
-    Ok(())
+    Some(update)
 }

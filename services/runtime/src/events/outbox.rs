@@ -45,8 +45,17 @@ pub async fn enqueue(conn: &impl ConnectionTrait, event: &OutgoingEvent) -> Resu
 
 /// Writes `events` to the outbox in order, in one statement.
 pub async fn enqueue_all(conn: &impl ConnectionTrait, events: &[OutgoingEvent]) -> Result<(), DbErr> {
+    if let Some(insert) = enqueue_statement(conn.get_database_backend(), events) {
+        conn.execute_raw(insert).await?;
+    }
+    Ok(())
+}
+
+/// The statement [`enqueue_all`] runs, for a caller that joins it to its other writes
+/// ([`crate::bulk::execute_all`]); `None` for no events.
+pub fn enqueue_statement(backend: sea_orm::DbBackend, events: &[OutgoingEvent]) -> Option<sea_orm::Statement> {
     if events.is_empty() {
-        return Ok(());
+        return None;
     }
     let rows = events.iter().map(|event| entity::ActiveModel {
         event_id: Set(event.id.to_string()),
@@ -60,8 +69,7 @@ pub async fn enqueue_all(conn: &impl ConnectionTrait, events: &[OutgoingEvent]) 
         last_error: Set(None),
         ..Default::default()
     });
-    crate::bulk::execute(conn, &entity::Entity::insert_many(rows).into_query()).await?;
-    Ok(())
+    Some(crate::bulk::statement(backend, &entity::Entity::insert_many(rows).into_query()))
 }
 
 /// A handle the services use to wake the relay right after a commit, so events leave at once
