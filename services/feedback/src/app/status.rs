@@ -35,8 +35,7 @@ pub async fn move_status(txn: &DatabaseTransaction, row: report::Model, m: Move<
     let mut duplicates = reports.split_off(1);
     let mut moved = Moved::default();
     let report = moved.add(&mut reports[0], &mut duplicates, m, now_micros());
-    store::save_changed(txn, reports.iter().chain(&duplicates)).await?;
-    store::insert_steps(txn, &moved.steps).await?;
+    store::save_changed_with(txn, reports.iter().chain(&duplicates), &moved.steps, &[]).await?;
     Ok((report, moved.events))
 }
 

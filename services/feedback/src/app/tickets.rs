@@ -14,7 +14,6 @@ use flywheel_proto::flywheel::feedback::v1::{ReportStatus, StatusChangeCause, Su
 use flywheel_runtime::db::now_micros;
 use flywheel_runtime::events::IncomingEvent;
 use flywheel_runtime::events::consumer::{BatchFailure, EventHandler, HandlerError};
-use flywheel_runtime::events::outbox;
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel, Set};
 use std::collections::BTreeMap;
 
@@ -115,19 +114,16 @@ enum SurveyWrite {
 
 impl Feedback {
     /// Reads the batch's reports (three statements), applies the changes to them in memory, in
-    /// order, and writes the reports, timeline steps and events with one statement each (the
-    /// rare survey changes one each).
+    /// order, and writes the reports, timeline steps and events in one round trip on PostgreSQL
+    /// (the rare survey changes one statement each, before them).
     async fn follow_tickets(&self, txn: &DatabaseTransaction, changes: &[TicketChange]) -> flywheel_runtime::Result<()> {
         let mut reports = linked_reports(txn, changes).await?;
         let mut writes = Writes::default();
         for change in changes {
             self.follow(&mut reports, change, now_micros(), &mut writes);
         }
-        store::save_changed(txn, reports.values()).await?;
-        store::insert_steps(txn, &writes.moved.steps).await?;
         write_surveys(txn, writes.surveys).await?;
-        outbox::enqueue_all(txn, &writes.moved.events).await?;
-        Ok(())
+        store::save_changed_with(txn, reports.values(), &writes.moved.steps, &writes.moved.events).await
     }
 
     /// Applies one ticket event to the linked report in memory, at `now`.

@@ -8,10 +8,12 @@ use crate::convert;
 use entities::{report, survey, timeline};
 use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_runtime::db::now_micros;
+use flywheel_runtime::events::{OutgoingEvent, outbox};
 use flywheel_runtime::{Error, Result, bulk};
 use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, Query, UpdateStatement, Values, WithClause};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryFilter, QueryOrder, QueryTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryFilter, QueryOrder,
+    QueryTrait, Statement,
 };
 use std::collections::HashMap;
 
@@ -113,9 +115,25 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// still holds its stored version, so a concurrent change is never overwritten: then the whole
 /// write fails with ABORTED (or NOT_FOUND for a deleted row) and the caller starts over.
 pub async fn save_changed<'a>(conn: &impl ConnectionTrait, reports: impl IntoIterator<Item = &'a ReportRows>) -> Result<()> {
+    save_changed_with(conn, reports, &[], &[]).await
+}
+
+/// [`save_changed`], appending `steps` to the timeline and `events` to the outbox in the same
+/// round trip on PostgreSQL ([`bulk::execute_all`]).
+pub async fn save_changed_with<'a>(
+    conn: &impl ConnectionTrait,
+    reports: impl IntoIterator<Item = &'a ReportRows>,
+    steps: &[timeline::Model],
+    events: &[OutgoingEvent],
+) -> Result<()> {
+    let backend = conn.get_database_backend();
     let changed: Vec<&ReportRows> = reports.into_iter().filter(|r| r.row.version != r.stored_version).collect();
-    for chunk in changed.chunks(ROWS_PER_STATEMENT) {
-        let written = bulk::execute(conn, &guarded_update(chunk)).await?.rows_affected();
+    let chunks: Vec<&[&ReportRows]> = changed.chunks(ROWS_PER_STATEMENT).collect();
+    let mut writes: Vec<Statement> = chunks.iter().map(|chunk| bulk::statement(backend, &guarded_update(chunk))).collect();
+    writes.extend(step_inserts(backend, steps));
+    writes.extend(outbox::enqueue_statement(backend, events));
+    let written = bulk::execute_all(conn, &writes).await?;
+    for (chunk, written) in chunks.iter().zip(written) {
         if written != chunk.len() as u64 {
             return Err(conflict(conn, chunk).await);
         }
@@ -200,11 +218,15 @@ async fn insert_step(conn: &impl ConnectionTrait, step: timeline::Model) -> Resu
 
 /// Appends timeline steps worked out in memory, in one statement per [`ROWS_PER_STATEMENT`] steps.
 pub async fn insert_steps(conn: &impl ConnectionTrait, steps: &[timeline::Model]) -> Result<()> {
-    for chunk in steps.chunks(ROWS_PER_STATEMENT) {
-        let rows = chunk.iter().cloned().map(timeline::ActiveModel::from);
-        bulk::execute(conn, &timeline::Entity::insert_many(rows).into_query()).await?;
+    for insert in step_inserts(conn.get_database_backend(), steps) {
+        conn.execute_raw(insert).await?;
     }
     Ok(())
+}
+
+fn step_inserts(backend: DbBackend, steps: &[timeline::Model]) -> Vec<Statement> {
+    let insert = |chunk: &[timeline::Model]| timeline::Entity::insert_many(chunk.iter().cloned().map(timeline::ActiveModel::from)).into_query();
+    steps.chunks(ROWS_PER_STATEMENT).map(|chunk| bulk::statement(backend, &insert(chunk))).collect()
 }
 
 /// In one statement: the reports `origins` names and those linked to `tickets`, and the
