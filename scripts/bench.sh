@@ -64,6 +64,7 @@ as_postgres() {
 nats_port=$(free_port)
 nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$run/nats" >"$run/nats.log" 2>&1 &
 pids+=($!)
+cpu_args=(--process "nats-server=$!")
 nats_url="nats://127.0.0.1:${nats_port}"
 
 database_url() { echo "sqlite://$run/$1.db?mode=rwc"; }
@@ -146,6 +147,7 @@ for service in registry dispatch feedback analytics; do
     "$bin/flywheel-$service" >"$run/$service.log" 2>&1 &
   pids+=($!)
   memory_args+=(--process "$service=$!")
+  cpu_args+=(--process "$service=$!")
 done
 for service in registry dispatch feedback analytics; do
   for attempt in $(seq 120); do
@@ -178,8 +180,10 @@ sleep 2
 if step memory; then "$bin/flywheel-bench" memory "${memory_args[@]}" --out "$out/memory-idle.json"; fi
 if step ceiling; then "$bin/flywheel-bench" ceiling --database-url "$(database_url ceiling)" --nats-url "$nats_url" "${ceiling[@]}" --out "$out/ceiling.json"; fi
 if step intake; then
-  $smoke || pg_profile_start
+  $smoke || { pg_profile_start; cpu_args+=(--postgres-user flywheel); }
+  "$bin/flywheel-bench" cpu "${cpu_args[@]}" --out "$out/cpu-before.json"
   "$bin/flywheel-bench" intake "${intake[@]}" --out "$out/intake.json"
+  "$bin/flywheel-bench" cpu "${cpu_args[@]}" --out "$out/cpu-after.json"
   $smoke || pg_profile_write "$out/pg-profile.json"
   # Each service's counters after the intake steps (consumer batches and their busy time, calls).
   for service in registry dispatch feedback analytics; do

@@ -67,6 +67,8 @@ pub struct IntakeResult {
     pub steps: Vec<IntakeStep>,
     /// The highest achieved rate of a step that was not saturated.
     pub sustained_per_s: f64,
+    /// CPU seconds the generator used over the whole run (its own share of the machine).
+    pub generator_cpu_s: Option<f64>,
 }
 
 /// What the watchers need to know about the step in progress.
@@ -140,7 +142,7 @@ pub async fn run(args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
     }
     let loads: Vec<Step> = steps.iter().map(|s| s.load.clone()).collect();
     let sustained_per_s = load::sustained(&loads, Duration::from_millis(args.max_p99_ms));
-    Ok(IntakeResult { sites: world.sites.len(), steps, sustained_per_s })
+    Ok(IntakeResult { sites: world.sites.len(), steps, sustained_per_s, generator_cpu_s: crate::cpu::own_seconds() })
 }
 
 type FeedbackClient = feedback::feedback_service_client::FeedbackServiceClient<Authed>;

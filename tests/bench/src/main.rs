@@ -5,6 +5,7 @@ mod analytics_scale;
 mod ceiling;
 mod client;
 mod consumers;
+mod cpu;
 mod intake;
 mod load;
 mod memory;
@@ -37,6 +38,8 @@ enum Command {
     RegistryScale(registry_scale::RegistryScaleArgs),
     /// Resident memory of service processes.
     Memory(memory::MemoryArgs),
+    /// CPU time used so far by each process of the deployment (run before and after a step).
+    Cpu(cpu::CpuArgs),
     /// Gathers the results into report.md and report.json.
     Report(report::ReportArgs),
 }
@@ -65,6 +68,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Memory(args) => memory::run(&args).and_then(|r| report::write(&args.out, &r)),
+        Command::Cpu(args) => cpu::run(&args).and_then(|r| report::write(&args.out, &r)),
         Command::Report(args) => report::run(&args),
     };
     match result {

@@ -21,7 +21,7 @@ pub struct ProcessMemory {
     pub peak_rss_mib: f64,
 }
 
-fn parse_process(s: &str) -> Result<(String, u32), String> {
+pub fn parse_process(s: &str) -> Result<(String, u32), String> {
     let (name, pid) = s.split_once('=').ok_or("expected name=pid")?;
     Ok((name.to_owned(), pid.parse().map_err(|_| format!("{pid:?} is not a process id"))?))
 }

@@ -27,7 +27,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         std::fs::read_to_string(args.dir.join(format!("{name}.json"))).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
     };
     let machine = machine(&args.versions);
-    let report = json!({
+    let mut report = json!({
         "machine": machine,
         "note": args.note,
         "ceiling": read("ceiling"),
@@ -40,6 +40,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         "database_work": read("pg-profile"),
         "consumers": crate::consumers::read(&args.dir),
     });
+    report["cpu"] = crate::cpu::read(&args.dir, accepted(&report), report["intake"]["generator_cpu_s"].as_f64());
     std::fs::write(args.dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(args.dir.join("report.md"), markdown(&report))?;
     eprintln!("report: {}", args.dir.join("report.md").display());
@@ -96,6 +97,7 @@ fn markdown(r: &Value) -> String {
         let _ = writeln!(md, "\nSustained intake {i}/s; ceiling {c}/s; intake is {ratio} of the ceiling.");
     }
     database_work(&mut md, r);
+    cpu(&mut md, r);
     consumers(&mut md, r);
     md.push_str("\n## Dispatch decision time by scale\n\n| crews | sites | covering crews per site | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
     for s in r["dispatch_scale"].as_array().into_iter().flatten() {
@@ -126,12 +128,28 @@ fn markdown(r: &Value) -> String {
 /// (PostgreSQL's pg_stat_statements and pg_stat_database; the district's set-up included).
 fn database_work(md: &mut String, r: &Value) {
     let Some(rows) = r["database_work"].as_array() else { return };
-    let accepted: f64 = r["intake"]["steps"].as_array().into_iter().flatten().filter_map(|s| s["ok"].as_f64()).sum();
+    let accepted = accepted(r);
     let per_report = |v: &Value| v.as_f64().filter(|_| accepted > 0.0).map_or("n/a".into(), |n| format!("{:.1}", n / accepted));
     let _ = writeln!(md, "\n## Database work per accepted report ({accepted} reports over the intake steps)\n");
     md.push_str("| database | statements | per report | commits | per report |\n|---|---|---|---|---|\n");
     for row in rows {
         let _ = writeln!(md, "| {} | {} | {} | {} | {} |", text(&row["database"]), row["statements"], per_report(&row["statements"]), row["commits"], per_report(&row["commits"]));
+    }
+}
+
+/// The reports accepted over the intake steps.
+fn accepted(r: &Value) -> f64 {
+    r["intake"]["steps"].as_array().into_iter().flatten().filter_map(|s| s["ok"].as_f64()).sum()
+}
+
+/// CPU time of each process over the intake steps (warm-up and drain included), per report.
+fn cpu(md: &mut String, r: &Value) {
+    let c = &r["cpu"];
+    let Some(parts) = c["parts"].as_array() else { return };
+    let _ = writeln!(md, "\n## CPU over the intake steps ({} s, {} reports accepted)\n", c["wall_s"], c["reports"]);
+    md.push_str("| process | CPU s | cores | ms a report |\n|---|---|---|---|\n");
+    for row in std::iter::once(&c["machine"]).chain(parts) {
+        let _ = writeln!(md, "| {} | {} | {} | {} |", text(&row["part"]), row["cpu_s"], row["cores"], row["ms_per_report"]);
     }
 }
 
