@@ -67,11 +67,14 @@ pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
 /// Feedback follows the tickets its reports became.
 pub const FEEDBACK_FROM_DISPATCH: Subscription =
     Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"], replays: false, max_batch: MAX_BATCH };
-/// Analytics projects every event, and replays the streams in this order when it rebuilds.
+/// Analytics projects every event, and replays the streams in this order when it rebuilds. Its
+/// tickets' and reports' batches are as large as dispatch's: a batch's changes to the same hour,
+/// day and rollup rows merge before they are written, so a larger batch writes fewer rows an
+/// event (docs/performance.md, "Eleventh round").
 pub const ANALYTICS: [Subscription; 3] = [
     Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
-    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
-    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
+    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true, max_batch: 4 * MAX_BATCH },
+    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: &[], replays: true, max_batch: 4 * MAX_BATCH },
 ];
 
 /// Every subscription of every service.
