@@ -25,7 +25,7 @@ pub struct CpuArgs {
     pub out: PathBuf,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Seconds since the machine booted, from `/proc/uptime`.
     pub uptime_s: f64,

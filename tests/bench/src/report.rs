@@ -146,7 +146,7 @@ fn accepted(r: &Value) -> f64 {
 fn cpu(md: &mut String, r: &Value) {
     let c = &r["cpu"];
     let Some(parts) = c["parts"].as_array() else { return };
-    let _ = writeln!(md, "\n## CPU over the intake steps ({} s, {} reports accepted)\n", c["wall_s"], c["reports"]);
+    let _ = writeln!(md, "\n## CPU over the intake steps ({} s, {} reports accepted)\n", c["wall_s"], accepted(r));
     md.push_str("| process | CPU s | cores | ms a report |\n|---|---|---|---|\n");
     for row in std::iter::once(&c["machine"]).chain(parts) {
         let _ = writeln!(md, "| {} | {} | {} | {} |", text(&row["part"]), row["cpu_s"], row["cores"], row["ms_per_report"]);
