@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod app;
+pub mod closer;
 pub mod convert;
 pub mod dashboard;
 pub mod domain;
@@ -34,7 +35,8 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
     build_with(config, settings).await
 }
 
-/// Builds analytics: storage, one durable consumer per stream, gRPC and the dashboard.
+/// Builds analytics: storage, one durable consumer per stream, the closing of rollup spans, gRPC
+/// and the dashboard.
 pub async fn build_with(config: Config, settings: settings::Settings) -> anyhow::Result<BoundService> {
     let max_deliver = config.event_max_deliver;
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
@@ -43,6 +45,8 @@ pub async fn build_with(config: Config, settings: settings::Settings) -> anyhow:
     for subscription in &ANALYTICS {
         host.consume(subscription.consumer(max_deliver), projector.clone());
     }
+    let db = host.db.clone();
+    host.spawn(|stop| closer::run(db, settings.time_zone, stop));
     let analytics = app::Analytics::new(host.db.clone(), host.jetstream.clone(), settings);
     let api = AnalyticsServiceServer::new(grpc::AnalyticsApi::new(analytics.clone()))
         .max_decoding_message_size(host.config.max_message_bytes);

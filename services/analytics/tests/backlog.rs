@@ -1,6 +1,7 @@
 //! The running backlog per cell answers what summing every earlier hour row answered.
 
 use flywheel_analytics::domain::kpi::Facts;
+use flywheel_analytics::domain::time::Span;
 use flywheel_analytics::migration::Migrator;
 use flywheel_analytics::store::batch::Changes;
 use flywheel_analytics::store::{self, Cell, Filter, entities::{kpi_backlog, kpi_hour}};
@@ -28,7 +29,7 @@ async fn summed(db: &DatabaseConnection, before_us: i64, keep: impl Fn(&kpi_hour
 }
 
 async fn running(db: &DatabaseConnection, filter: &Filter, before_us: i64) -> BTreeMap<(Cell, String), i64> {
-    let rows = store::backlog_before(db, filter, before_us, i64::MAX, None).await.unwrap();
+    let rows = store::backlog_before(db, filter, before_us, Span { start_us: i64::MAX, end_us: i64::MAX }, None).await.unwrap();
     let n = rows.len();
     let map: BTreeMap<_, _> = rows.into_iter().map(|(c, path, b)| ((c, path), b)).collect();
     assert_eq!(map.len(), n, "one row per cell and path");

@@ -9,7 +9,7 @@ use flywheel_analytics::domain::kpi::{Facts, Kpis};
 use flywheel_analytics::domain::time::{self, Bucket, Plan, Span, Tier};
 use flywheel_analytics::migration::Migrator;
 use flywheel_analytics::store::batch::Changes;
-use flywheel_analytics::store::{self, Cell, Filter, entities::{kpi_day, kpi_rollup}};
+use flywheel_analytics::store::{self, Cell, Filter, closing, entities::{kpi_day, kpi_rollup}};
 use flywheel_testing::TestDatabase;
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,11 +59,11 @@ async fn rollups(
         let level = g.level(filter).filter(|_| matches!(read, Read::Planned));
         let plan = match read {
             Read::Hours => Plan::hours_only(range),
-            Read::Cells | Read::Planned => Plan::new(range, buckets, zone, store::tiers(level)),
+            Read::Cells | Read::Planned => Plan::new(range, buckets, zone, store::tiers(level), store::closed_us(db, level).await.unwrap()),
         };
         tiers.extend(Tier::ALL.into_iter().filter(|t| !plan.spans(*t).is_empty()));
         let rows = store::facts_in(db, filter, &plan, level).await.unwrap();
-        let prior = store::backlog_before(db, filter, range.start_us, plan.days_from_us, level).await.unwrap();
+        let prior = store::backlog_before(db, filter, range.start_us, plan.backlog_days(), level).await.unwrap();
         out.push(answers(&Rollup::build(Directory::default(), g, range, buckets, &rows, &prior)));
     }
     (out, tiers)
@@ -121,8 +121,23 @@ async fn project(db: &DatabaseConnection, zone: Tz) {
     txn.commit().await.unwrap();
 }
 
-/// Every query shape reads the same from day and hour rows as from hour rows alone.
-async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) {
+/// Late facts for hours of cell s1/c1 (a reopen counted against an earlier resolution).
+async fn project_late(db: &DatabaseConnection, zone: Tz, hours: &[i64]) {
+    let cell = Cell { site_id: "s1".into(), category_id: "c1".into(), dimension: 1, perspective: 1 };
+    let mut undo = Facts::default();
+    undo.counters.reopened_resolutions = 1;
+    let txn = db.begin().await.unwrap();
+    let mut changes = Changes::default();
+    for hour in hours {
+        changes.add_facts(*hour, &cell, "/north/", 1, undo.clone());
+    }
+    changes.write(&txn, zone).await.unwrap();
+    txn.commit().await.unwrap();
+}
+
+/// Every query shape reads the same from day and hour rows as from hour rows alone; returns
+/// the tiers the queries read.
+async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) -> BTreeSet<Tier> {
     let ranges = [
         span("2025-03-26T00:00:00Z", "2025-04-05T00:00:00Z"),
         span("2025-03-27T05:00:00Z", "2025-04-02T19:00:00Z"),
@@ -159,7 +174,7 @@ async fn assert_day_rows_answer_as_hours(db: &DatabaseConnection, zone: Tz) {
             }
         }
     }
-    assert_eq!(tiers_read, Tier::ALL.into_iter().collect(), "some tier was never read");
+    tiers_read
 }
 
 fn day_rows_by_key(rows: Vec<kpi_day::Model>) -> BTreeMap<(i64, String, String, String), (i64, Kpis)> {
@@ -189,7 +204,7 @@ async fn day_rows_and_rollup_levels_answer_every_query_as_the_hour_rows_do() {
     // Berlin: the data crosses the 23-hour day of 2025-03-30.
     let berlin = time::parse_zone("Europe/Berlin").unwrap();
     project(&db, berlin).await;
-    assert_day_rows_answer_as_hours(&db, berlin).await;
+    assert_eq!(assert_day_rows_answer_as_hours(&db, berlin).await, Tier::ALL.into_iter().collect(), "some tier was never read");
 
     // The recount (migration backfill, bulk loads) lands where the projector's increments did.
     let incremental = day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap());
@@ -211,5 +226,43 @@ async fn day_rows_and_rollup_levels_answer_every_query_as_the_hour_rows_do() {
     assert!(realigned.iter().all(|r| time::day_of(shanghai, r.day_us).start_us == r.day_us));
     let realigned = kpi_rollup::Entity::find().all(&db).await.unwrap();
     assert!(realigned.iter().filter(|r| r.tier == Tier::Day as i32).all(|r| time::day_of(shanghai, r.start_us).start_us == r.start_us));
-    assert_day_rows_answer_as_hours(&db, shanghai).await;
+    assert_eq!(assert_day_rows_answer_as_hours(&db, shanghai).await, Tier::ALL.into_iter().collect());
+}
+
+/// Spans that close as time passes: the projector writes a coarser tier's rows only for spans
+/// closed already, each closing sets those of the spans that ended since, and at every point
+/// every query answers as the hour rows do; once all have closed, the rows are a recount's.
+#[tokio::test]
+async fn rollup_rows_of_spans_closed_as_time_passes_answer_as_the_hour_rows_do() {
+    let test_db = TestDatabase::new();
+    let db = flywheel_runtime::db::connect_and_migrate::<Migrator>(&test_db.url()).await.unwrap();
+    let berlin = time::parse_zone("Europe/Berlin").unwrap();
+    // Spans are kept open from before the first hour of the data and of every query's range.
+    closing::close(&db, berlin, us("2025-03-01T00:00:00Z")).await.unwrap();
+    project(&db, berlin).await;
+    let tiers = |rows: &BTreeMap<RollupKey, (i64, Kpis)>| rows.keys().map(|k| k.0).collect::<BTreeSet<_>>();
+    let written = rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap());
+    assert_eq!(tiers(&written), BTreeSet::from([Tier::Hour as i32]), "rows of open spans were written");
+    assert_eq!(assert_day_rows_answer_as_hours(&db, berlin).await, BTreeSet::from([Tier::Hour, Tier::Day]));
+
+    let mut read = BTreeSet::new();
+    // Closing in steps: mid-quarter, across the short day of 2025-03-30, past a week's end (a
+    // Monday), past the data. Between two, late facts land in closed and open spans alike.
+    for (at, late) in [
+        ("2025-03-28T13:00:00Z", [us("2025-03-26T07:00:00Z"), us("2025-03-28T14:00:00Z")]),
+        ("2025-03-31T02:00:00Z", [us("2025-03-29T23:00:00Z"), us("2025-04-02T09:00:00Z")]),
+        ("2025-04-01T00:00:00Z", [us("2025-03-27T01:00:00Z"), us("2025-04-04T22:00:00Z")]),
+        ("2025-04-20T00:00:00Z", [us("2025-03-31T05:00:00Z"), us("2025-04-03T11:00:00Z")]),
+    ] {
+        closing::close(&db, berlin, us(at)).await.unwrap();
+        project_late(&db, berlin, &late).await;
+        read.extend(assert_day_rows_answer_as_hours(&db, berlin).await);
+    }
+    assert_eq!(read, Tier::ALL.into_iter().collect(), "some tier was never read");
+    // Closing again by the same instant changes nothing.
+    let closed = rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap());
+    closing::close(&db, berlin, us("2025-04-20T00:00:00Z")).await.unwrap();
+    assert_eq!(rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap()), closed);
+    store::levels::recount(&db, berlin).await.unwrap();
+    assert_eq!(rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap()), closed);
 }

@@ -53,13 +53,23 @@ pub fn now_micros() -> i64 {
 /// they wait for no reader and for no autovacuum. One call takes its turns in one order (by key),
 /// so transactions never wait for each other in a cycle through one call's turns.
 pub async fn take_turns<S: AsRef<str>>(conn: &impl ConnectionTrait, turns: &[S]) -> Result<(), DbErr> {
+    lock_turns(conn, turns, "pg_advisory_xact_lock").await
+}
+
+/// Like [`take_turns`], but shared: transactions sharing a turn run together, while one that
+/// takes it with [`take_turns`] waits for them all to end, and they (and later sharers) for it.
+pub async fn share_turns<S: AsRef<str>>(conn: &impl ConnectionTrait, turns: &[S]) -> Result<(), DbErr> {
+    lock_turns(conn, turns, "pg_advisory_xact_lock_shared").await
+}
+
+async fn lock_turns<S: AsRef<str>>(conn: &impl ConnectionTrait, turns: &[S], lock: &str) -> Result<(), DbErr> {
     if conn.get_database_backend() != DbBackend::Postgres || turns.is_empty() {
         return Ok(());
     }
     let mut keys: Vec<i32> = turns.iter().map(|t| turn_key(t.as_ref())).collect();
     keys.sort_unstable();
     keys.dedup();
-    let locks: Vec<String> = keys.iter().map(|k| format!("pg_advisory_xact_lock({TURN_LOCK_CLASS}, {k})")).collect();
+    let locks: Vec<String> = keys.iter().map(|k| format!("{lock}({TURN_LOCK_CLASS}, {k})")).collect();
     conn.execute_unprepared(&format!("SELECT {}", locks.join(", "))).await?;
     Ok(())
 }

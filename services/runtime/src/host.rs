@@ -80,6 +80,16 @@ impl ServiceHost {
         )));
     }
 
+    /// Runs a background loop for the life of the service: `task` is given the stop signal and
+    /// returns soon after it turns true; shutdown waits for it as for the consumers.
+    pub fn spawn<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(tokio::spawn(task(self.stop.subscribe())));
+    }
+
     /// Loads the token verifier and binds the gRPC and HTTP listeners (port 0 picks a free port).
     pub async fn bind(self, surface: Surface) -> anyhow::Result<BoundService> {
         let auth = AuthLayer::new(

@@ -56,9 +56,10 @@ impl Analytics {
     pub async fn rollup(&self, query: &Query, group_by: GroupBy, buckets: &[Span]) -> Result<Rollup> {
         let directory = Directory::load(&self.db).await?;
         let level = group_by.level(&query.filter);
-        let plan = Plan::new(query.span, buckets, self.settings.time_zone, store::tiers(level));
+        let closed_us = store::closed_us(&self.db, level).await?;
+        let plan = Plan::new(query.span, buckets, self.settings.time_zone, store::tiers(level), closed_us);
         let rows = store::facts_in(&self.db, &query.filter, &plan, level).await?;
-        let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us, plan.days_from_us, level).await?;
+        let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us, plan.backlog_days(), level).await?;
         Ok(Rollup::build(directory, group_by, query.span, buckets, &rows, &prior))
     }
 }

@@ -155,6 +155,16 @@ impl Tier {
     /// Every tier, finest first.
     pub const ALL: [Tier; 4] = [Tier::Hour, Tier::Quarter, Tier::Day, Tier::Week];
 
+    /// The next finer tier, whose spans tile this one's (none below the hour).
+    pub fn finer(self) -> Option<Tier> {
+        match self {
+            Tier::Hour => None,
+            Tier::Quarter => Some(Tier::Hour),
+            Tier::Day => Some(Tier::Quarter),
+            Tier::Week => Some(Tier::Day),
+        }
+    }
+
     /// The span of this tier that contains `us`, in `tz`.
     pub fn span_of(self, tz: Tz, us: i64) -> Span {
         match self {
@@ -175,25 +185,36 @@ impl Tier {
 }
 
 /// Where a query reads the facts of its span: each part from the coarsest tier (of those its
-/// rows come in) whose whole span lies inside the query's span and inside one bucket, hour rows
-/// for the rest. A query in another zone, or by hour, reads hour rows where no coarser span fits.
+/// rows come in) whose whole span lies inside the query's span and inside one bucket and has
+/// closed, hour rows for the rest. A query in another zone, or by hour, reads hour rows where no
+/// coarser span fits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// Per tier, the runs of its whole spans to read from its rows.
     runs: BTreeMap<Tier, Vec<Span>>,
-    /// The first day start at or after the span's start: every hour from here on is also in a
-    /// day row, which is where the backlog since the start is summed from.
+    /// The first day start at or after the span's start: every hour from here on, up to
+    /// `days_until_us`, is also in a day row, which is where the backlog since the start is
+    /// summed from.
     pub days_from_us: i64,
+    /// The end of the last closed day (`i64::MAX` when every day row is kept up to date).
+    days_until_us: i64,
 }
 
+/// Every span has closed: the rows of every tier are kept up to date.
+pub const ALL_CLOSED: i64 = i64::MAX;
+
 impl Plan {
-    /// The plan of `span` for rows in `tiers` (hour rows always), in the rollup zone `tz`.
-    pub fn new(span: Span, buckets: &[Span], tz: Tz, tiers: &[Tier]) -> Self {
+    /// The plan of `span` for rows in `tiers` (hour rows always), in the rollup zone `tz`, where
+    /// a coarser tier's rows hold only spans that end by `closed_us` ([`ALL_CLOSED`] when its
+    /// rows are written with every hour row).
+    pub fn new(span: Span, buckets: &[Span], tz: Tz, tiers: &[Tier], closed_us: i64) -> Self {
         let first = day_of(tz, span.start_us);
         let days_from_us = if first.start_us == span.start_us { first.start_us } else { first.end_us };
-        let mut plan = Self { runs: BTreeMap::new(), days_from_us };
+        let days_until_us = if closed_us == ALL_CLOSED { ALL_CLOSED } else { day_of(tz, closed_us).start_us };
+        let mut plan = Self { runs: BTreeMap::new(), days_from_us, days_until_us };
         let fits = |s: Span| {
             s.end_us <= span.end_us
+                && s.end_us <= closed_us
                 && (buckets.is_empty() || bucket_index(buckets, s.start_us).is_some_and(|i| s.end_us <= buckets[i].end_us))
         };
         // Hours run up to the next start of the finest coarser tier, where one may fit again.
@@ -218,7 +239,13 @@ impl Plan {
 
     /// The whole span from hour rows (and the backlog since its start from hour rows too).
     pub fn hours_only(span: Span) -> Self {
-        Self { runs: BTreeMap::from([(Tier::Hour, vec![span])]), days_from_us: i64::MAX }
+        Self { runs: BTreeMap::from([(Tier::Hour, vec![span])]), days_from_us: i64::MAX, days_until_us: i64::MAX }
+    }
+
+    /// The days whose rows the backlog since the span's start is summed from (hour rows for
+    /// the time before and after them).
+    pub fn backlog_days(&self) -> Span {
+        Span { start_us: self.days_from_us, end_us: self.days_until_us.max(self.days_from_us) }
     }
 
     /// The runs to read from `tier`'s rows.
@@ -377,13 +404,13 @@ mod tests {
         ];
         let per_cell = [Tier::Hour, Tier::Day];
         for (name, range, buckets, tz, days, hours, days_from) in cases {
-            let plan = Plan::new(range, &buckets, tz, &per_cell);
+            let plan = Plan::new(range, &buckets, tz, &per_cell, ALL_CLOSED);
             assert_eq!((plan.spans(Tier::Day), plan.spans(Tier::Hour)), (&days[..], &hours[..]), "{name}");
             assert_eq!(plan.days_from_us, days_from, "{name}");
         }
         // A week bucket holds whole days but splits the range at its start (a Monday, 2025-03-03).
         let weeks = buckets(range, Bucket::Week, shanghai).unwrap();
-        let plan = Plan::new(range, &weeks, shanghai, &per_cell);
+        let plan = Plan::new(range, &weeks, shanghai, &per_cell, ALL_CLOSED);
         assert_eq!(plan.spans(Tier::Day), vec![span("2025-03-01T16:00:00Z", "2025-03-04T16:00:00Z")]);
     }
 
@@ -422,14 +449,32 @@ mod tests {
                 (Tier::Week, vec![]),
             ]),
         ] {
-            let plan = Plan::new(range, &buckets, shanghai, &Tier::ALL);
+            let plan = Plan::new(range, &buckets, shanghai, &Tier::ALL, ALL_CLOSED);
             for (tier, spans) in want {
                 assert_eq!(plan.spans(tier), spans, "{tier:?}, {} buckets", buckets.len());
             }
         }
         // Hourly buckets: hour rows only.
-        let plan = Plan::new(range, &buckets(range, Bucket::Hour, shanghai).unwrap(), shanghai, &Tier::ALL);
-        assert_eq!(plan, Plan { runs: BTreeMap::from([(Tier::Hour, vec![range])]), days_from_us: plan.days_from_us });
+        let plan = Plan::new(range, &buckets(range, Bucket::Hour, shanghai).unwrap(), shanghai, &Tier::ALL, ALL_CLOSED);
+        assert_eq!(plan, Plan { runs: BTreeMap::from([(Tier::Hour, vec![range])]), days_from_us: plan.days_from_us, days_until_us: ALL_CLOSED });
+    }
+
+    #[test]
+    fn spans_still_open_are_read_from_hours() {
+        let shanghai = parse_zone("Asia/Shanghai").unwrap();
+        let span = |s: &str, e: &str| Span { start_us: us(s), end_us: us(e) };
+        // Shanghai days start at 16:00 UTC; spans have closed by 2025-03-03T01:30Z, mid-quarter.
+        let range = span("2025-03-01T16:00:00Z", "2025-03-05T16:00:00Z");
+        let plan = Plan::new(range, &[], shanghai, &Tier::ALL, us("2025-03-03T01:30:00Z"));
+        assert_eq!(plan.spans(Tier::Day), [span("2025-03-01T16:00:00Z", "2025-03-02T16:00:00Z")]);
+        assert_eq!(plan.spans(Tier::Quarter), [span("2025-03-02T16:00:00Z", "2025-03-02T22:00:00Z")]);
+        assert_eq!(plan.spans(Tier::Hour), [span("2025-03-02T22:00:00Z", "2025-03-05T16:00:00Z")]);
+        assert_eq!(plan.backlog_days(), span("2025-03-01T16:00:00Z", "2025-03-02T16:00:00Z"));
+        // Closed before the range starts: hours only, and no day rows for the backlog.
+        let plan = Plan::new(range, &[], shanghai, &Tier::ALL, us("2025-02-01T00:00:00Z"));
+        assert_eq!(plan.spans(Tier::Hour), [range]);
+        assert_eq!(plan.backlog_days(), span("2025-03-01T16:00:00Z", "2025-03-01T16:00:00Z"));
+        assert_eq!(Plan::new(range, &[], shanghai, &Tier::ALL, ALL_CLOSED).backlog_days().end_us, ALL_CLOSED);
     }
 
     #[test]

@@ -107,13 +107,15 @@ impl Changes {
 /// An hour row as it was before the batch: its region path and backlog delta.
 type Before = Option<(String, i64)>;
 
-/// Writes the hour rows, then the day rows, the rollup rows and the running backlogs they feed;
+/// Writes the hour rows, then the day rows, the rollup rows (of the spans closed so far, and
+/// the hour tier's) and the running backlogs they feed;
 /// an hour row that moved to another region path (its site moved) also takes the rare per-row
 /// path (the rollup rows keep no path, so a move leaves them as they are).
 async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i64, Cell), HourChange>) -> Result<(), DbErr> {
     if hours.is_empty() {
         return Ok(());
     }
+    let closed_us = super::closing::hold(db).await?;
     let before = write_hours(db, &hours).await?;
     let mut day_rows: BTreeMap<days::Key, (i64, Vec<&Facts>)> = BTreeMap::new();
     let mut rollups = levels::Changes::new();
@@ -125,7 +127,7 @@ async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i
         let (delta, day) = day_rows.entry((day_us, cell.clone(), path.clone())).or_default();
         *delta += change.backlog_delta;
         day.extend(&change.facts);
-        levels::add(&mut rollups, day_zone, *hour_us, cell, change.backlog_delta, &change.facts);
+        levels::add(&mut rollups, day_zone, closed_us, *hour_us, cell, change.backlog_delta, &change.facts);
         // What the running backlog of the row's path gains: nothing for an old row whose delta
         // is unchanged; the row's whole delta when it moved here.
         let booked = match before {

@@ -77,10 +77,15 @@ pub(super) type Key = (Tier, Level, i64, Cell);
 pub(super) type Changes<'a> = BTreeMap<Key, (i64, Vec<&'a Facts>)>;
 
 /// Adds one hour row's contributions to its rollup rows: at every level, the row of each tier's
-/// span (in the rollup zone `tz`) that holds the hour.
-pub(super) fn add<'a>(changes: &mut Changes<'a>, tz: Tz, hour_us: i64, cell: &Cell, delta: i64, facts: &'a [Facts]) {
+/// span (in the rollup zone `tz`) that holds the hour — of a coarser tier only when that span
+/// closed by `closed_us` (an open one gets its rows when it closes: `closing`).
+pub(super) fn add<'a>(changes: &mut Changes<'a>, tz: Tz, closed_us: i64, hour_us: i64, cell: &Cell, delta: i64, facts: &'a [Facts]) {
     for tier in Tier::ALL {
-        let start_us = tier.span_of(tz, hour_us).start_us;
+        let span = tier.span_of(tz, hour_us);
+        if tier != Tier::Hour && span.end_us > closed_us {
+            continue;
+        }
+        let start_us = span.start_us;
         for level in Level::ALL {
             let (sum, all) = changes.entry((tier, level, start_us, level.key(cell))).or_default();
             *sum += delta;
@@ -144,6 +149,33 @@ pub(super) async fn add_all(db: &impl ConnectionTrait, changes: Changes<'_>) -> 
     batch::upsert(db, rows, on_key().update_columns(written).to_owned()).await
 }
 
+/// Sets the rows of a closed span of `tier` (every level) from the rows of the tier below whose
+/// spans it holds, replacing what a recount wrote while it was open.
+pub(super) async fn close_span(db: &impl ConnectionTrait, tier: Tier, span: Span) -> Result<(), DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let Some(below) = tier.finer() else { return Ok(()) };
+    let parts = kpi_rollup::Entity::find()
+        .filter(kpi_rollup::Column::Tier.eq(below as i32))
+        .filter(kpi_rollup::Column::StartUs.gte(span.start_us))
+        .filter(kpi_rollup::Column::StartUs.lt(span.end_us))
+        .all(db)
+        .await?;
+    let mut rows: BTreeMap<Key, (i64, Facts)> = BTreeMap::new();
+    for part in parts {
+        let (_, level, start_us, cell) = key_of(&part)?;
+        let facts = decode(&part.facts, "kpi_rollup", start_us, &cell)?;
+        let (delta, sum) = rows.entry((tier, level, span.start_us, cell)).or_default();
+        *delta += part.backlog_delta;
+        sum.merge(&facts);
+    }
+    kpi_rollup::Entity::delete_many()
+        .filter(kpi_rollup::Column::Tier.eq(tier as i32))
+        .filter(kpi_rollup::Column::StartUs.eq(span.start_us))
+        .exec(db)
+        .await?;
+    insert(db, rows).await
+}
+
 /// The rows of one tier and level, in the table's own terms.
 fn of(tier: Tier, level: Level) -> Condition {
     Condition::all().add(Expr::col("tier").eq(tier as i32)).add(Expr::col("level").eq(level as i32))
@@ -192,19 +224,19 @@ pub(super) async fn facts_in(db: &impl ConnectionTrait, level: Level, filter: &F
 }
 
 /// The backlog each kept key of `level` had built up before `before_us`: the running backlogs
-/// of its cells (summed by the database) minus its deltas from `before_us` on, from hour rows
-/// up to `days_from_us` (a day start) and from day rows after it. Region path empty.
+/// of its cells (summed by the database) minus its deltas from `before_us` on, from day rows
+/// in `days` and from hour rows before and after them. Region path empty.
 pub(super) async fn backlog_before(
     db: &impl ConnectionTrait,
     level: Level,
     filter: &Filter,
     before_us: i64,
-    days_from_us: i64,
+    days: Span,
 ) -> Result<Vec<(Cell, String, i64)>, DbErr> {
     let mut since: HashMap<Cell, i64> = HashMap::new();
-    let hours = Span { start_us: before_us, end_us: days_from_us };
-    let days = Span { start_us: days_from_us, end_us: i64::MAX };
-    for (tier, span) in [(Tier::Hour, hours), (Tier::Day, days)] {
+    let hours = Span { start_us: before_us, end_us: days.start_us };
+    let later = Span { start_us: days.end_us, end_us: i64::MAX };
+    for (tier, span) in [(Tier::Hour, hours), (Tier::Day, days), (Tier::Hour, later)] {
         if span.start_us < span.end_us {
             let condition = filter.condition().add(of(tier, level)).add(in_span("start_us", span));
             // A rollup row's dropped fields are blank, so grouping by every cell column groups
@@ -335,6 +367,7 @@ pub(super) async fn day_starts(db: &impl ConnectionTrait) -> Result<Vec<i64>, Db
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time::ALL_CLOSED;
 
     fn cell() -> Cell {
         Cell { site_id: "s".into(), category_id: "c".into(), dimension: 2, perspective: 3 }
@@ -368,8 +401,8 @@ mod tests {
         let hour = crate::domain::time::HOUR_US;
         let facts = [Facts::default()];
         let mut changes = Changes::new();
-        add(&mut changes, utc, 10 * hour, &cell(), 1, &facts);
-        add(&mut changes, utc, 11 * hour, &Cell { site_id: "t".into(), ..cell() }, 2, &facts);
+        add(&mut changes, utc, ALL_CLOSED, 10 * hour, &cell(), 1, &facts);
+        add(&mut changes, utc, ALL_CLOSED, 11 * hour, &Cell { site_id: "t".into(), ..cell() }, 2, &facts);
         let day_total = &changes[&(Tier::Day, Level::Total, 0, Cell::default())];
         assert_eq!((day_total.0, day_total.1.len()), (3, 2));
         let quarter_scenario = &changes[&(Tier::Quarter, Level::Scenario, 6 * hour, Level::Scenario.key(&cell()))];

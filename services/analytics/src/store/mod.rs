@@ -1,6 +1,7 @@
 //! Reading and writing the projections.
 
 pub mod batch;
+pub mod closing;
 pub mod days;
 pub mod entities;
 pub mod levels;
@@ -152,22 +153,22 @@ async fn deltas_in(
 /// The backlog each cell had built up before `before_us` (the sum of its earlier deltas), per
 /// cell and region path: its running backlog minus the deltas from `before_us` on, so a query
 /// reads the rows since its start rather than the whole history. The deltas since then come
-/// from hour rows up to `days_from_us` (a day start) and from day rows after it. Per cell and
-/// region path, or per kept key of `level` (which must hold the filter).
+/// from day rows in `days` (whole days: `Plan::backlog_days`) and from hour rows before and
+/// after them. Per cell and region path, or per kept key of `level` (which must hold the filter).
 pub async fn backlog_before(
     db: &impl ConnectionTrait,
     filter: &Filter,
     before_us: i64,
-    days_from_us: i64,
+    days: Span,
     level: Option<Level>,
 ) -> Result<Vec<(Cell, String, i64)>, DbErr> {
     if let Some(level) = level {
-        return levels::backlog_before(db, level, filter, before_us, days_from_us).await;
+        return levels::backlog_before(db, level, filter, before_us, days).await;
     }
     let mut since: HashMap<CellPath, i64> = HashMap::new();
-    let hours = Span { start_us: before_us, end_us: days_from_us };
-    let days = Span { start_us: days_from_us, end_us: i64::MAX };
-    for (table, time, span) in [("kpi_hour", "hour_us", hours), ("kpi_day", "day_us", days)] {
+    let hours = Span { start_us: before_us, end_us: days.start_us };
+    let later = Span { start_us: days.end_us, end_us: i64::MAX };
+    for (table, time, span) in [("kpi_hour", "hour_us", hours), ("kpi_day", "day_us", days), ("kpi_hour", "hour_us", later)] {
         if span.start_us < span.end_us {
             for (key, sum) in deltas_in(db, table, time, filter, span).await? {
                 *since.entry(key).or_insert(0) += sum;
@@ -201,6 +202,15 @@ pub async fn recount_backlog(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     )
     .await
     .map(drop)
+}
+
+/// The instant by which the coarser tiers' spans a query reads have closed: per cell, every day
+/// row is kept up to date; merged at a level, see `closing`.
+pub async fn closed_us(db: &impl ConnectionTrait, level: Option<Level>) -> Result<i64, DbErr> {
+    match level {
+        None => Ok(crate::domain::time::ALL_CLOSED),
+        Some(_) => closing::closed_us(db).await,
+    }
 }
 
 /// The tiers whose rows a query reads: per cell, hours and days; merged at a level, every tier.
