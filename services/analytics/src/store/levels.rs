@@ -10,7 +10,7 @@
 //! path is each hour's own (a site that moved region keeps its earlier facts under the old path).
 
 use super::entities::kpi_rollup;
-use super::{Cell, FactRow, Filter, batch, days, decode, in_span};
+use super::{Cell, FactRow, Filter, backlog_parts, batch, days, decode, in_span};
 use crate::domain::kpi::Facts;
 use crate::domain::time::{Plan, Span, Tier};
 use chrono_tz::Tz;
@@ -234,16 +234,12 @@ pub(super) async fn backlog_before(
     days: Span,
 ) -> Result<Vec<(Cell, String, i64)>, DbErr> {
     let mut since: HashMap<Cell, i64> = HashMap::new();
-    let hours = Span { start_us: before_us, end_us: days.start_us };
-    let later = Span { start_us: days.end_us, end_us: i64::MAX };
-    for (tier, span) in [(Tier::Hour, hours), (Tier::Day, days), (Tier::Hour, later)] {
-        if span.start_us < span.end_us {
-            let condition = filter.condition().add(of(tier, level)).add(in_span("start_us", span));
-            // A rollup row's dropped fields are blank, so grouping by every cell column groups
-            // by the kept ones.
-            for (cell, sum) in sums(db, "kpi_rollup", "backlog_delta", &CELL_COLUMNS, condition).await? {
-                *since.entry(cell).or_insert(0) += sum;
-            }
+    for (tier, span) in backlog_parts(before_us, days) {
+        let condition = filter.condition().add(of(tier, level)).add(in_span("start_us", span));
+        // A rollup row's dropped fields are blank, so grouping by every cell column groups by
+        // the kept ones.
+        for (cell, sum) in sums(db, "kpi_rollup", "backlog_delta", &CELL_COLUMNS, condition).await? {
+            *since.entry(cell).or_insert(0) += sum;
         }
     }
     let running = sums(db, "kpi_backlog", "backlog", level.kept(), filter.condition()).await?;

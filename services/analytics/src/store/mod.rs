@@ -166,13 +166,10 @@ pub async fn backlog_before(
         return levels::backlog_before(db, level, filter, before_us, days).await;
     }
     let mut since: HashMap<CellPath, i64> = HashMap::new();
-    let hours = Span { start_us: before_us, end_us: days.start_us };
-    let later = Span { start_us: days.end_us, end_us: i64::MAX };
-    for (table, time, span) in [("kpi_hour", "hour_us", hours), ("kpi_day", "day_us", days), ("kpi_hour", "hour_us", later)] {
-        if span.start_us < span.end_us {
-            for (key, sum) in deltas_in(db, table, time, filter, span).await? {
-                *since.entry(key).or_insert(0) += sum;
-            }
+    for (tier, span) in backlog_parts(before_us, days) {
+        let (table, time) = if tier == Tier::Day { ("kpi_day", "day_us") } else { ("kpi_hour", "hour_us") };
+        for (key, sum) in deltas_in(db, table, time, filter, span).await? {
+            *since.entry(key).or_insert(0) += sum;
         }
     }
     let running = kpi_backlog::Entity::find()
@@ -189,6 +186,14 @@ pub async fn backlog_before(
             (Cell { site_id, category_id, dimension, perspective }, path, backlog)
         })
         .collect())
+}
+
+/// Where the backlog deltas from `before_us` on are summed from: day rows in `days`, hour rows
+/// before and after them (empty parts left out).
+fn backlog_parts(before_us: i64, days: Span) -> impl Iterator<Item = (Tier, Span)> {
+    let hours = Span { start_us: before_us, end_us: days.start_us };
+    let later = Span { start_us: days.end_us, end_us: i64::MAX };
+    [(Tier::Hour, hours), (Tier::Day, days), (Tier::Hour, later)].into_iter().filter(|(_, s)| s.start_us < s.end_us)
 }
 
 /// Sets every cell's running backlog from its hour rows, for hour rows written without
