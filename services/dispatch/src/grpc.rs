@@ -6,7 +6,6 @@ use flywheel_proto::flywheel::dispatch::v1::dispatch_service_server::DispatchSer
 use flywheel_proto::flywheel::dispatch::v1::*;
 use flywheel_runtime::auth::Principal;
 use flywheel_runtime::grpc::correlation_id;
-use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -23,15 +22,7 @@ fn reply<T>(result: flywheel_runtime::Result<T>) -> Result<Response<T>, Status> 
 }
 
 pub struct DispatchApi {
-    dispatch: Dispatch,
-    /// Stops the background loops when the server is dropped.
-    _tasks: Arc<crate::Tasks>,
-}
-
-impl DispatchApi {
-    pub fn new(dispatch: Dispatch, tasks: crate::Tasks) -> Self {
-        Self { dispatch, _tasks: Arc::new(tasks) }
-    }
+    pub dispatch: Dispatch,
 }
 
 macro_rules! command {

@@ -18,21 +18,9 @@ use flywheel_runtime::host::{BoundService, ServiceHost, Surface};
 use flywheel_runtime::writer::Writer;
 use flywheel_runtime::{Config, ServiceInfo};
 use std::sync::Arc;
-use tokio::task::JoinHandle;
 use tonic::service::Routes;
 
 pub const SERVICE: ServiceInfo = ServiceInfo { name: events::SERVICE, default_grpc_port: 50052, default_http_port: 8082 };
-
-/// The background loops of one replica, stopped when the server that owns them is dropped.
-pub struct Tasks(Vec<JoinHandle<()>>);
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
-}
 
 /// Builds dispatch: storage, consumers, schedulers and both listeners, ready to run.
 pub async fn build(config: Config) -> anyhow::Result<BoundService> {
@@ -40,12 +28,11 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
     let dispatch = app::Dispatch::new(Writer::new(host.db.clone(), host.outbox.clone()));
     host.consume(consumers::registry_spec(&host.config), Arc::new(consumers::RegistryReplica { dispatch: dispatch.clone() }));
     host.consume(consumers::feedback_spec(&host.config), Arc::new(consumers::FeedbackIntake { dispatch: dispatch.clone() }));
-    let tasks = Tasks(vec![
-        tokio::spawn(dispatch.clone().run_sla_clock()),
-        tokio::spawn(dispatch.clone().run_retry()),
-        tokio::spawn(dispatch.clone().run_plans()),
-    ]);
-    let api = DispatchServiceServer::new(grpc::DispatchApi::new(dispatch, tasks))
+    let (sla, retry, plans) = (dispatch.clone(), dispatch.clone(), dispatch.clone());
+    host.spawn(|stop| sla.run_sla_clock(stop));
+    host.spawn(|stop| retry.run_retry(stop));
+    host.spawn(|stop| plans.run_plans(stop));
+    let api = DispatchServiceServer::new(grpc::DispatchApi { dispatch })
         .max_decoding_message_size(host.config.max_message_bytes);
     host.bind(Surface {
         routes: Routes::new(api),

@@ -52,7 +52,7 @@ impl Dispatch {
     }
 
     /// Whether the process is stopping: the host closes the database last, after the calls and
-    /// consumers, so background loops and live feeds end when they find it closed.
+    /// consumers, so live feeds end when they find it closed.
     async fn stopping(&self) -> bool {
         use sea_orm::{ConnAcquireErr, DbErr};
         matches!(self.db().ping().await, Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)))

@@ -17,6 +17,7 @@ use flywheel_runtime::{pagination, Error, Result, Violations};
 use prost::Message;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use std::time::Duration;
+use tokio::sync::watch;
 
 const UPDATABLE: &[&str] = &["name", "zone_id", "category_id", "priority", "description", "crew_id", "recurrence", "create_ahead", "active"];
 const POLL: Duration = Duration::from_millis(500);
@@ -222,18 +223,16 @@ impl Dispatch {
         store::save_versioned(txn, "work plan", &row.id, row.version, changes).await
     }
 
-    /// Creates the tickets of due occurrences until the task is aborted.
-    pub async fn run_plans(self) {
+    /// Creates the tickets of due occurrences until `stop` turns true.
+    pub async fn run_plans(self, mut stop: watch::Receiver<bool>) {
         loop {
             if let Err(e) = self.create_due_occurrences().await {
-                if self.stopping().await {
-                    return;
-                }
                 tracing::warn!(error = %e, "plan scheduler pass failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = self.plans.notified() => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
             }
         }
     }

@@ -15,6 +15,7 @@ use flywheel_runtime::db::now_micros;
 use flywheel_runtime::{Error, Result};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How often a replica looks for work other replicas made due (their local wake-ups do not
 /// reach it).
@@ -24,12 +25,11 @@ const RETRY_EVERY: Duration = Duration::from_secs(30);
 const BATCH: u64 = 200;
 
 impl Dispatch {
-    /// Fires due SLA marks until the task is aborted.
-    pub async fn run_sla_clock(self) {
+    /// Fires due SLA marks until `stop` turns true.
+    pub async fn run_sla_clock(self, mut stop: watch::Receiver<bool>) {
         loop {
             let next = match self.fire_due_marks().await {
                 Ok(next) => next,
-                Err(_) if self.stopping().await => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "SLA scheduler pass failed");
                     None
@@ -41,6 +41,7 @@ impl Dispatch {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.sla.notified() => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
             }
         }
     }
@@ -157,16 +158,14 @@ impl Dispatch {
     }
 
     /// Retries unassignable tickets when woken (crews or load changed) and now and then.
-    pub async fn run_retry(self) {
+    pub async fn run_retry(self, mut stop: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(RETRY_EVERY) => {}
                 _ = self.retry.notified() => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
             }
             if let Err(e) = self.retry_unassignable().await {
-                if self.stopping().await {
-                    return;
-                }
                 tracing::warn!(error = %e, "retry of unassignable tickets failed");
             }
         }
