@@ -285,7 +285,7 @@ async fn answers(db: &DatabaseConnection) -> Vec<BTreeMap<String, (Kpis, Vec<Kpi
         let filter = Filter::default();
         let mut read = Vec::new();
         for level in [None, GroupBy::Site.level(&filter)] {
-            let closed_us = store::closed_us(db, level).await.unwrap();
+            let closed_us = store::closing::closed_us(db).await.unwrap();
             let plan = Plan::new(range, &buckets, zone, store::tiers(level), closed_us);
             let rows = store::facts_in(db, &filter, &plan, level).await.unwrap();
             let prior = store::backlog_before(db, &filter, range.start_us, plan.backlog_days(), level)

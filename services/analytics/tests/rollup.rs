@@ -59,7 +59,7 @@ async fn rollups(
         let level = g.level(filter).filter(|_| matches!(read, Read::Planned));
         let plan = match read {
             Read::Hours => Plan::hours_only(range),
-            Read::Cells | Read::Planned => Plan::new(range, buckets, zone, store::tiers(level), store::closed_us(db, level).await.unwrap()),
+            Read::Cells | Read::Planned => Plan::new(range, buckets, zone, store::tiers(level), closing::closed_us(db).await.unwrap()),
         };
         tiers.extend(Tier::ALL.into_iter().filter(|t| !plan.spans(*t).is_empty()));
         let rows = store::facts_in(db, filter, &plan, level).await.unwrap();
@@ -229,9 +229,10 @@ async fn day_rows_and_rollup_levels_answer_every_query_as_the_hour_rows_do() {
     assert_eq!(assert_day_rows_answer_as_hours(&db, shanghai).await, Tier::ALL.into_iter().collect());
 }
 
-/// Spans that close as time passes: the projector writes a coarser tier's rows only for spans
-/// closed already, each closing sets those of the spans that ended since, and at every point
-/// every query answers as the hour rows do; once all have closed, the rows are a recount's.
+/// Spans that close as time passes: the projector writes a coarser tier's rows (rollup and
+/// per-cell day rows) only for spans closed already, each closing sets those of the spans that
+/// ended since, and at every point every query answers as the hour rows do; once all have
+/// closed, the rows are a recount's.
 #[tokio::test]
 async fn rollup_rows_of_spans_closed_as_time_passes_answer_as_the_hour_rows_do() {
     let test_db = TestDatabase::new();
@@ -243,7 +244,8 @@ async fn rollup_rows_of_spans_closed_as_time_passes_answer_as_the_hour_rows_do()
     let tiers = |rows: &BTreeMap<RollupKey, (i64, Kpis)>| rows.keys().map(|k| k.0).collect::<BTreeSet<_>>();
     let written = rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap());
     assert_eq!(tiers(&written), BTreeSet::from([Tier::Hour as i32]), "rows of open spans were written");
-    assert_eq!(assert_day_rows_answer_as_hours(&db, berlin).await, BTreeSet::from([Tier::Hour, Tier::Day]));
+    assert!(kpi_day::Entity::find().all(&db).await.unwrap().is_empty(), "day rows of open days were written");
+    assert_eq!(assert_day_rows_answer_as_hours(&db, berlin).await, BTreeSet::from([Tier::Hour]));
 
     let mut read = BTreeSet::new();
     // Closing in steps: mid-quarter, across the short day of 2025-03-30, past a week's end (a
@@ -261,8 +263,15 @@ async fn rollup_rows_of_spans_closed_as_time_passes_answer_as_the_hour_rows_do()
     assert_eq!(read, Tier::ALL.into_iter().collect(), "some tier was never read");
     // Closing again by the same instant changes nothing.
     let closed = rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap());
+    let closed_days = day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap());
     closing::close(&db, berlin, us("2025-04-20T00:00:00Z")).await.unwrap();
     assert_eq!(rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap()), closed);
+    assert_eq!(day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap()), closed_days);
     store::levels::recount(&db, berlin).await.unwrap();
     assert_eq!(rollup_rows_by_key(kpi_rollup::Entity::find().all(&db).await.unwrap()), closed);
+    // The site that moved region mid-day keeps the day's rows under both paths, as a recount's.
+    assert!(closed_days.keys().any(|(_, site, _, path)| site == "s2" && path == "/south/"));
+    assert!(closed_days.keys().any(|(_, site, _, path)| site == "s2" && path == "/north/"));
+    store::days::recount(&db, berlin).await.unwrap();
+    assert_eq!(day_rows_by_key(kpi_day::Entity::find().all(&db).await.unwrap()), closed_days);
 }

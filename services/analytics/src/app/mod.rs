@@ -50,13 +50,13 @@ impl Analytics {
         Ok(store::as_of_us(&self.db).await?.map(crate::convert::timestamp))
     }
 
-    /// Reads the facts of a query (day rows for its whole days in the rollup zone, hour rows for
-    /// the rest; merged across cells when a rollup level holds its filter and grouping) and
+    /// Reads the facts of a query (day rows for its whole closed days in the rollup zone, hour
+    /// rows for the rest; merged across cells when a rollup level holds its filter and grouping) and
     /// rolls them up by `group_by` into `buckets`.
     pub async fn rollup(&self, query: &Query, group_by: GroupBy, buckets: &[Span]) -> Result<Rollup> {
         let directory = Directory::load(&self.db).await?;
         let level = group_by.level(&query.filter);
-        let closed_us = store::closed_us(&self.db, level).await?;
+        let closed_us = store::closing::closed_us(&self.db).await?;
         let plan = Plan::new(query.span, buckets, self.settings.time_zone, store::tiers(level), closed_us);
         let rows = store::facts_in(&self.db, &query.filter, &plan, level).await?;
         let prior = store::backlog_before(&self.db, &query.filter, query.span.start_us, plan.backlog_days(), level).await?;

@@ -54,7 +54,8 @@ impl Changes {
         self.snapshots.push(snapshot);
     }
 
-    /// Adds a contribution to one hour row (and so to its day row and its cell's backlog).
+    /// Adds a contribution to one hour row (and so to its cell's backlog, and to its day and
+    /// rollup rows: `write_facts`).
     pub fn add_facts(&mut self, hour_us: i64, cell: &Cell, region_path: &str, backlog_delta: i64, facts: Facts) {
         let change = self.hours.entry((hour_us, cell.clone())).or_insert_with(|| HourChange {
             region_path: String::new(),
@@ -107,10 +108,10 @@ impl Changes {
 /// An hour row as it was before the batch: its region path and backlog delta.
 type Before = Option<(String, i64)>;
 
-/// Writes the hour rows, then the day rows, the rollup rows (of the spans closed so far, and
-/// the hour tier's) and the running backlogs they feed;
-/// an hour row that moved to another region path (its site moved) also takes the rare per-row
-/// path (the rollup rows keep no path, so a move leaves them as they are).
+/// Writes the hour rows, then the day and rollup rows of the spans closed so far (the rollup
+/// hour tier's always) and the running backlogs they feed; an hour row that moved to another
+/// region path (its site moved) also takes the rare per-row path (the rollup rows keep no path,
+/// so a move leaves them as they are).
 async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i64, Cell), HourChange>) -> Result<(), DbErr> {
     if hours.is_empty() {
         return Ok(());
@@ -123,10 +124,12 @@ async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i
     let mut moved = Vec::new();
     for (((hour_us, cell), change), before) in hours.iter().zip(before) {
         let path = &change.region_path;
-        let day_us = day_of(day_zone, *hour_us).start_us;
-        let (delta, day) = day_rows.entry((day_us, cell.clone(), path.clone())).or_default();
-        *delta += change.backlog_delta;
-        day.extend(&change.facts);
+        let day = day_of(day_zone, *hour_us);
+        if day.end_us <= closed_us {
+            let (delta, facts) = day_rows.entry((day.start_us, cell.clone(), path.clone())).or_default();
+            *delta += change.backlog_delta;
+            facts.extend(&change.facts);
+        }
         levels::add(&mut rollups, day_zone, closed_us, *hour_us, cell, change.backlog_delta, &change.facts);
         // What the running backlog of the row's path gains: nothing for an old row whose delta
         // is unchanged; the row's whole delta when it moved here.
@@ -147,7 +150,7 @@ async fn write_facts(db: &impl ConnectionTrait, day_zone: Tz, hours: BTreeMap<(i
     days::add_all(db, day_rows).await?;
     levels::add_all(db, rollups).await?;
     book_backlogs(db, backlogs).await?;
-    move_rows(db, day_zone, moved).await
+    move_rows(db, day_zone, closed_us, moved).await
 }
 
 /// Claims the hour rows (creating the missing ones), merges the changes into them and writes
@@ -297,13 +300,14 @@ async fn book_backlogs(db: &impl ConnectionTrait, backlogs: BTreeMap<(Cell, Stri
 }
 
 /// The rare path of hour rows that moved to another region path (their site moved region):
-/// their cell's day rows of that day are recounted from the hour rows, and their delta leaves
-/// the running backlog of the old path (the new one got it in `book_backlogs`).
-async fn move_rows(db: &impl ConnectionTrait, day_zone: Tz, moved: Vec<(i64, &Cell, String, i64)>) -> Result<(), DbErr> {
+/// their cell's day rows of that day, if it has closed by `closed_us`, are recounted from the
+/// hour rows, and their delta leaves the running backlog of the old path (the new one got it in
+/// `book_backlogs`).
+async fn move_rows(db: &impl ConnectionTrait, day_zone: Tz, closed_us: i64, moved: Vec<(i64, &Cell, String, i64)>) -> Result<(), DbErr> {
     let mut recounted = BTreeSet::new();
     for (hour_us, cell, old_path, old_delta) in moved {
         let day = day_of(day_zone, hour_us);
-        if recounted.insert((day.start_us, cell)) {
+        if day.end_us <= closed_us && recounted.insert((day.start_us, cell)) {
             days::recount_cell(db, day, cell).await?;
         }
         unbook_moved(db, cell, &old_path, old_delta).await?;

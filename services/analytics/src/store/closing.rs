@@ -1,22 +1,23 @@
-//! When the rollup rows of quarters, days and weeks are written. A query reads such a row only
-//! once its span has ended (one ending later does not fit a range that ends now), so a batch
-//! adds to the hour tier alone while the coarser spans are open, and each coarser span's rows
-//! are set once, when it closes, from the closed spans of the tier below (a quarter from its
-//! hours, a day from its quarters, a week from its days). A batch with facts of a span closed
+//! When the rows of quarters, days and weeks are written: the rollup rows of every level and the
+//! per-cell day rows. A query reads such a row only once its span has ended (one ending later
+//! does not fit a range that ends now), so a batch adds to the hour rows alone while the coarser
+//! spans are open, and each coarser span's rows are set once, when it closes, from the closed
+//! spans of the tier below (a quarter from its hours, a day from its quarters, a week from its
+//! days; the per-cell day rows from the day's hour rows). A batch with facts of a span closed
 //! already (a late event, a replay) adds to its rows at once, as before.
 //!
 //! One instant, kept in `projection_meta`, says how far spans have closed. A closing takes the
 //! turn that every batch shares while it writes facts, so it waits for the batches in progress
 //! and sees all they wrote, and later batches see the new instant.
 
-use super::{levels, meta, set_meta};
+use super::{days, levels, meta, set_meta};
 use crate::domain::time::{ALL_CLOSED, Tier};
 use chrono_tz::Tz;
 use flywheel_runtime::db::{begin_write, share_turns, take_turns};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
-/// The key of the instant by which every span has closed: the coarser tiers' rows of spans
-/// that end by it are complete.
+/// The key of the instant by which every span has closed: the coarser tiers' rows (rollup and
+/// day rows) of spans that end by it are complete. (Named when it kept the rollup rows alone.)
 pub const META_ROLLUPS_CLOSED: &str = "rollups_closed_us";
 
 const TURN: &str = "kpi_rollup_closing";
@@ -59,6 +60,9 @@ pub async fn close(db: &DatabaseConnection, tz: Tz, now_us: i64) -> Result<(), D
                 break;
             }
             levels::close_span(&txn, tier, span).await?;
+            if tier == Tier::Day {
+                days::close_day(&txn, span).await?;
+            }
             t = span.end_us;
         }
     }

@@ -1,7 +1,8 @@
 //! Day rows: each local day's hour rows merged per cell and region path, in the rollup zone
-//! (`ANALYTICS_TIME_ZONE`). The projector keeps them in the transaction that changes the hour
-//! row; the recount sets them all from the hour rows (migration backfill, a changed zone, hour
-//! rows bulk-loaded past the projector).
+//! (`ANALYTICS_TIME_ZONE`). A day's rows are set from its hour rows when it closes (`closing`);
+//! facts of a day closed already go to its rows in the transaction that changes the hour row;
+//! the recount sets them all from the hour rows (migration backfill, a changed zone, hour rows
+//! bulk-loaded past the projector).
 
 use super::entities::{kpi_day, kpi_hour};
 use super::{Cell, FactRow, batch, decode, levels};
@@ -81,6 +82,13 @@ pub(super) async fn recount_cell(db: &impl ConnectionTrait, day: Span, cell: &Ce
         .all(db)
         .await?;
     insert_merged(db, day.start_us, &decoded(hours)?).await
+}
+
+/// Sets every cell's day rows of `day` from its hour rows, replacing what a recount wrote while
+/// it was open.
+pub(super) async fn close_day(db: &impl ConnectionTrait, day: Span) -> Result<(), DbErr> {
+    kpi_day::Entity::delete_many().filter(kpi_day::Column::DayUs.eq(day.start_us)).exec(db).await?;
+    insert_merged(db, day.start_us, &hours_of(db, day).await?).await
 }
 
 /// The rows of one cell, in either table (the columns share their names).

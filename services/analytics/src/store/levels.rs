@@ -3,8 +3,9 @@
 //! cell). A query whose filter and grouping one level holds reads that level instead of the
 //! per-cell rows: one row per span (and site, or category) instead of one per site × category
 //! and hour or day, from the coarsest spans that fit its range and buckets (`Plan`). The
-//! projector keeps them in the transaction that changes the hour row; the recount sets them from
-//! the hour rows (migration backfill, a changed zone, hour rows bulk-loaded past the projector).
+//! projector keeps the hour tier's in the transaction that changes the hour row, and a coarser
+//! span's when it has closed (`closing`); the recount sets them from the hour rows (migration
+//! backfill, a changed zone, hour rows bulk-loaded past the projector).
 //!
 //! A level keeps no region path: region filters and groupings read the per-cell rows, whose
 //! path is each hour's own (a site that moved region keeps its earlier facts under the old path).

@@ -209,15 +209,6 @@ pub async fn recount_backlog(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     .map(drop)
 }
 
-/// The instant by which the coarser tiers' spans a query reads have closed: per cell, every day
-/// row is kept up to date; merged at a level, see `closing`.
-pub async fn closed_us(db: &impl ConnectionTrait, level: Option<Level>) -> Result<i64, DbErr> {
-    match level {
-        None => Ok(crate::domain::time::ALL_CLOSED),
-        Some(_) => closing::closed_us(db).await,
-    }
-}
-
 /// The tiers whose rows a query reads: per cell, hours and days; merged at a level, every tier.
 pub fn tiers(level: Option<Level>) -> &'static [Tier] {
     match level {
