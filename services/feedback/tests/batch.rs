@@ -280,6 +280,30 @@ async fn a_report_changed_meanwhile_is_not_overwritten() {
     assert_eq!((stored.status, stored.support_count), (ReportStatus::Submitted as i32, 1));
 }
 
+#[tokio::test]
+async fn a_ticket_finds_the_reports_linked_to_it_and_no_longer_those_linked_elsewhere() {
+    let fixture = filed().await;
+    let linked = |tickets: &'static [&'static str]| {
+        let conn = fixture.conn.clone();
+        async move {
+            let rows = store::reports_for_tickets(&conn, &[], tickets).await.unwrap();
+            let mut ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    fixture.apply(&[event("created", ticket("t-a", "r-a", 1_900_000_000), "")]).await;
+    // The primary, and the duplicate that follows it.
+    assert_eq!(linked(&["t-a"]).await, ["r-a", "r-a-dup"]);
+    // The same report is taken over by another ticket (in the same batch as an event of the first).
+    fixture
+        .apply(&[event("cancelled", ticket("t-a", "r-a", 1_900_000_000), ""), event("created", ticket("t-a2", "r-a", 1_900_000_000), "")])
+        .await;
+    assert_eq!(linked(&["t-a2"]).await, ["r-a", "r-a-dup"]);
+    assert!(linked(&["t-a"]).await.is_empty(), "the report moved on to t-a2");
+    assert!(linked(&["t-b"]).await.is_empty(), "t-b was never seen");
+}
+
 /// Statements `handle_batch` runs for `reports` reports whose tickets are created and assigned
 /// in one batch.
 async fn statements_for(reports: usize) -> usize {

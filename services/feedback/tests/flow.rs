@@ -70,6 +70,15 @@ async fn a_low_rating_after_resolution_asks_dispatch_to_reopen() {
         .into_inner();
     assert_eq!(report.status, ReportStatus::Resolved as i32);
     assert_eq!(report.ticket_id, "ticket-1");
+    for (ticket, want) in [("ticket-1", vec![filed.id.clone()]), ("ticket-2", vec![])] {
+        let listed = h
+            .client
+            .list_reports(staff(&h.auth, "ops", ListReportsRequest { ticket_id: ticket.into(), ..Default::default() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.reports.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), want, "the reports of {ticket}");
+    }
     assert_eq!(
         statuses(&report),
         [ReportStatus::Submitted, ReportStatus::Accepted, ReportStatus::InProgress, ReportStatus::Resolved].map(|s| s as i32),

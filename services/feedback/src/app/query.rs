@@ -12,7 +12,7 @@ use flywheel_proto::flywheel::feedback::v1::{
     GetReportRequest, ListReportsRequest, Report, ReportStatus, get_report_request::Lookup,
 };
 use flywheel_runtime::{Error, Result, Violations, pagination};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 pub const MAX_PAGE_SIZE: u64 = 200;
 const MAX_REPORT_IDS: usize = 100;
@@ -67,7 +67,7 @@ impl Feedback {
         size: u64,
     ) -> Result<ReportPage> {
         validate(req)?;
-        let mut select = filtered(req, caller);
+        let mut select = filtered(req, caller, self.db().get_database_backend());
         select = select.order_by_desc(report::Column::Id);
         select = match from {
             Listing::After(Some(id)) => select.filter(report::Column::Id.lt(id)),
@@ -132,7 +132,7 @@ fn fingerprint(req: &ListReportsRequest) -> u64 {
 }
 
 /// The SQL side of the filters (the circle is narrowed to a box here, then checked exactly).
-fn filtered(req: &ListReportsRequest, caller: &Caller) -> Select<report::Entity> {
+fn filtered(req: &ListReportsRequest, caller: &Caller, backend: DbBackend) -> Select<report::Entity> {
     let mut s = report::Entity::find();
     match caller {
         Caller::Resident(id) if !req.open_only_nearby => s = s.filter(report::Column::ResidentId.eq(id.as_str())),
@@ -179,7 +179,7 @@ fn filtered(req: &ListReportsRequest, caller: &Caller) -> Select<report::Entity>
         }
     }
     if !req.ticket_id.is_empty() {
-        s = s.filter(report::Column::TicketId.eq(req.ticket_id.as_str()));
+        s = s.filter(store::linked_to(backend, &[req.ticket_id.as_str()]));
     }
     if !req.report_ids.is_empty() {
         s = s.filter(report::Column::Id.is_in(req.report_ids.clone()));

@@ -184,6 +184,25 @@ pub mod contact {
     no_relations!();
 }
 
+/// Which reports each ticket has been linked to, for finding a ticket's reports: the index is
+/// here rather than on `report.ticket_id`, so linking a report leaves the report's indexes as
+/// they are (on PostgreSQL its row is updated in place). A report linked to another ticket since
+/// keeps its old row here; a lookup also checks the report's own `ticket_id`.
+pub mod report_ticket {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "report_ticket")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ticket_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub report_id: String,
+    }
+
+    no_relations!();
+}
+
 /// "Me too": one row per supporting resident.
 pub mod support {
     use sea_orm::entity::prelude::*;

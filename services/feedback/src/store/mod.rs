@@ -5,15 +5,15 @@ pub mod entities;
 pub mod rate;
 
 use crate::convert;
-use entities::{report, survey, timeline};
+use entities::{report, report_ticket, survey, timeline};
 use flywheel_proto::flywheel::feedback::v1::Report;
 use flywheel_runtime::db::now_micros;
 use flywheel_runtime::events::{OutgoingEvent, outbox};
 use flywheel_runtime::{Error, Result, bulk};
-use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, Query, UpdateStatement, Values, WithClause};
+use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, OnConflict, Query, UpdateStatement, Values, WithClause};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryFilter, QueryOrder,
-    QueryTrait, Statement,
+    QueryTrait, Set, Statement,
 };
 use std::collections::HashMap;
 
@@ -33,6 +33,8 @@ pub struct ReportRows {
     pub row: report::Model,
     /// The version the database holds: the row is written back only while it still does.
     pub stored_version: i64,
+    /// The ticket the stored row is linked to: a new link is written with the row.
+    pub stored_ticket_id: String,
     /// The timeline, by sequence number.
     pub steps: Vec<timeline::Model>,
     /// The surveys, by round.
@@ -70,6 +72,7 @@ pub async fn with_history(conn: &impl ConnectionTrait, rows: Vec<report::Model>)
         .into_iter()
         .map(|row| ReportRows {
             stored_version: row.version,
+            stored_ticket_id: row.ticket_id.clone(),
             steps: steps.remove(&row.id).unwrap_or_default(),
             surveys: surveys.remove(&row.id).unwrap_or_default(),
             row,
@@ -130,6 +133,7 @@ pub async fn save_changed_with<'a>(
     let changed: Vec<&ReportRows> = reports.into_iter().filter(|r| r.row.version != r.stored_version).collect();
     let chunks: Vec<&[&ReportRows]> = changed.chunks(ROWS_PER_STATEMENT).collect();
     let mut writes: Vec<Statement> = chunks.iter().map(|chunk| bulk::statement(backend, &guarded_update(chunk))).collect();
+    writes.extend(link_inserts(backend, &changed));
     writes.extend(step_inserts(backend, steps));
     writes.extend(outbox::enqueue_statement(backend, events));
     let written = bulk::execute_all(conn, &writes).await?;
@@ -224,6 +228,18 @@ pub async fn insert_steps(conn: &impl ConnectionTrait, steps: &[timeline::Model]
     Ok(())
 }
 
+/// The links of reports newly linked to a ticket (kept when already there).
+fn link_inserts(backend: DbBackend, changed: &[&ReportRows]) -> Vec<Statement> {
+    let links: Vec<report_ticket::ActiveModel> = changed
+        .iter()
+        .filter(|r| !r.row.ticket_id.is_empty() && r.row.ticket_id != r.stored_ticket_id)
+        .map(|r| report_ticket::ActiveModel { ticket_id: Set(r.row.ticket_id.clone()), report_id: Set(r.row.id.clone()) })
+        .collect();
+    let kept = OnConflict::columns([report_ticket::Column::TicketId, report_ticket::Column::ReportId]).do_nothing().to_owned();
+    let insert = |chunk: &[report_ticket::ActiveModel]| report_ticket::Entity::insert_many(chunk.to_vec()).on_conflict(kept.clone()).into_query();
+    links.chunks(ROWS_PER_STATEMENT).map(|chunk| bulk::statement(backend, &insert(chunk))).collect()
+}
+
 fn step_inserts(backend: DbBackend, steps: &[timeline::Model]) -> Vec<Statement> {
     let insert = |chunk: &[timeline::Model]| timeline::Entity::insert_many(chunk.iter().cloned().map(timeline::ActiveModel::from)).into_query();
     steps.chunks(ROWS_PER_STATEMENT).map(|chunk| bulk::statement(backend, &insert(chunk))).collect()
@@ -242,16 +258,26 @@ pub async fn reports_for_tickets(conn: &impl ConnectionTrait, origins: &[&str], 
         let linked = Query::select()
             .column(report::Column::Id)
             .from(report::Entity)
-            .and_where(any_of(report::Column::TicketId, tickets))
+            .cond_where(linked_to(backend, tickets))
             .to_owned();
-        wanted = wanted
-            .add(any_of(report::Column::TicketId, tickets))
-            .add(report::Column::DuplicateOf.in_subquery(linked));
+        wanted = wanted.add(linked_to(backend, tickets)).add(report::Column::DuplicateOf.in_subquery(linked));
     }
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
     Ok(report::Entity::find().filter(wanted).all(conn).await?)
+}
+
+/// The reports linked to any of `tickets`: found through `report_ticket`, and still linked.
+pub fn linked_to(backend: DbBackend, tickets: &[&str]) -> Condition {
+    let links = Query::select()
+        .column(report_ticket::Column::ReportId)
+        .from(report_ticket::Entity)
+        .and_where(bulk::is_in(backend, (report_ticket::Entity, report_ticket::Column::TicketId), tickets.iter().copied()))
+        .to_owned();
+    Condition::all()
+        .add(Expr::col((report::Entity, report::Column::Id)).in_subquery(links))
+        .add(bulk::is_in(backend, (report::Entity, report::Column::TicketId), tickets.iter().copied()))
 }
 
 /// Reports whose row `column` equals `value` (e.g. the duplicates of a report).
