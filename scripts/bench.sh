@@ -115,6 +115,13 @@ pg_profile_write() {
       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
       WHERE d.datname = '$db' ORDER BY s.total_exec_time DESC LIMIT 40" >"${1%.json}-$db.txt"
   done
+  # Each table's row writes, and how many updates stayed in place (HOT: no index entries added).
+  for db in registry dispatch feedback analytics; do
+    echo "== $db"
+    psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d "$db" -P pager=off -c "SELECT relname AS table, n_tup_ins AS inserted,
+        n_tup_upd AS updated, n_tup_hot_upd AS updated_in_place, n_tup_del AS deleted
+      FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC"
+  done >"${1%.json}-tables.txt"
   # What one report costs in round trips: the statements run most often.
   psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT d.datname AS db, s.calls,
       round(s.mean_exec_time::numeric, 3) AS mean_ms, left(regexp_replace(s.query, '\s+', ' ', 'g'), 120) AS statement
