@@ -8,6 +8,7 @@ use super::submit::{Outcome, Submission};
 use flywheel_runtime::{Error, Result, idempotency};
 use std::collections::VecDeque;
 use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 use tokio::sync::{Notify, oneshot};
 
 /// Filing tasks: while one batch waits on the database another can be built.
@@ -24,6 +25,7 @@ pub(super) enum Filed {
 pub(super) struct Queued {
     pub submission: Submission,
     reply: oneshot::Sender<Result<Filed>>,
+    queued_at: Instant,
 }
 
 #[derive(Default)]
@@ -43,7 +45,7 @@ impl Intake {
             }
         });
         let (reply, filed) = oneshot::channel();
-        self.lock().push_back(Queued { submission, reply });
+        self.lock().push_back(Queued { submission, reply, queued_at: Instant::now() });
         self.arrived.notify_one();
         filed.await.unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("a report's filing ended without an answer"))))
     }
@@ -56,6 +58,8 @@ impl Intake {
                 if !queue.is_empty() {
                     let n = queue.len().min(MAX_BATCH);
                     let batch: Vec<Queued> = queue.drain(..n).collect();
+                    let waited = metrics::histogram!("flywheel_feedback_filing_wait_seconds");
+                    batch.iter().for_each(|q| waited.record(q.queued_at.elapsed().as_secs_f64()));
                     if !queue.is_empty() {
                         // More than a batch: wake another filing task for the rest.
                         self.arrived.notify_one();
@@ -91,7 +95,10 @@ impl Feedback {
         let mut rounds = VecDeque::from([batch]);
         while let Some(round) = rounds.pop_front() {
             let submissions: Vec<&Submission> = round.iter().map(|q| &q.submission).collect();
+            let started = Instant::now();
             let result = self.writer.write(async |txn| self.file_all(txn, &submissions).await).await;
+            metrics::histogram!("flywheel_feedback_filing_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("flywheel_feedback_filing_reports").record(submissions.len() as f64);
             match result {
                 Ok(outcomes) => {
                     let mut later = Vec::new();
