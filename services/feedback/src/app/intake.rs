@@ -58,8 +58,6 @@ impl Intake {
                 if !queue.is_empty() {
                     let n = queue.len().min(MAX_BATCH);
                     let batch: Vec<Queued> = queue.drain(..n).collect();
-                    let waited = metrics::histogram!("flywheel_feedback_filing_wait_seconds");
-                    batch.iter().for_each(|q| waited.record(q.queued_at.elapsed().as_secs_f64()));
                     if !queue.is_empty() {
                         // More than a batch: wake another filing task for the rest.
                         self.arrived.notify_one();
@@ -81,6 +79,9 @@ impl Feedback {
     async fn file_queued(self) {
         loop {
             let batch = self.intake.next_batch().await;
+            // Recorded here, not under the queue's lock that every call takes.
+            let waited = metrics::histogram!("flywheel_feedback_filing_wait_seconds");
+            batch.iter().for_each(|q| waited.record(q.queued_at.elapsed().as_secs_f64()));
             let feedback = self.clone();
             // A panic while filing answers that batch's calls with INTERNAL (their replies are
             // dropped) and leaves this task filing the next.
