@@ -2,7 +2,9 @@
 //! `/proc/<pid>/stat` (every thread of a process), with PostgreSQL's backends grouped by the
 //! database they serve. `scripts/bench.sh` takes one before and one after the intake steps; the
 //! report divides the difference by the reports accepted in between — what one report costs each
-//! process, whichever of them the machine's cores went to.
+//! process, whichever of them the machine's cores went to. Each part's threads also say how long
+//! they were ready to run but waiting for a core (`/proc/<pid>/task/<tid>/schedstat`): the
+//! share of a hop's latency that is the machine's queue, not its work.
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -34,13 +36,21 @@ pub struct Snapshot {
     pub machine_total_s: f64,
     /// CPU seconds used so far, by part.
     pub parts: BTreeMap<String, f64>,
+    /// Seconds the part's live threads have waited for a core so far, where the kernel keeps
+    /// scheduler statistics.
+    #[serde(default)]
+    pub waits: BTreeMap<String, f64>,
 }
 
 pub fn run(args: &CpuArgs) -> anyhow::Result<Snapshot> {
     let mut parts = BTreeMap::new();
+    let mut waits = BTreeMap::new();
     for (name, pid) in &args.processes {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("{name} (pid {pid}) is not running"))?;
         parts.insert(name.clone(), process_seconds(&stat).with_context(|| format!("/proc/{pid}/stat"))?);
+        if let Some(w) = wait_seconds(Path::new(&format!("/proc/{pid}"))) {
+            waits.insert(name.clone(), w);
+        }
     }
     if let Some(user) = &args.postgres_user {
         for entry in std::fs::read_dir("/proc")?.flatten() {
@@ -49,14 +59,39 @@ pub fn run(args: &CpuArgs) -> anyhow::Result<Snapshot> {
             let (Ok(cmdline), Ok(stat)) = (std::fs::read(dir.join("cmdline")), std::fs::read_to_string(dir.join("stat"))) else { continue };
             let Some(part) = postgres_part(&String::from_utf8_lossy(&cmdline), user) else { continue };
             if let Some(s) = process_seconds(&stat) {
-                *parts.entry(part).or_default() += s;
+                *parts.entry(part.clone()).or_default() += s;
+            }
+            if let Some(w) = wait_seconds(&dir) {
+                *waits.entry(part).or_default() += w;
             }
         }
     }
     let (machine_busy_s, machine_total_s) = machine_seconds(&std::fs::read_to_string("/proc/stat")?).context("/proc/stat")?;
     let uptime = std::fs::read_to_string("/proc/uptime")?;
     let uptime_s = uptime.split_whitespace().next().and_then(|s| s.parse().ok()).context("/proc/uptime")?;
-    Ok(Snapshot { uptime_s, machine_busy_s, machine_total_s, parts })
+    Ok(Snapshot { uptime_s, machine_busy_s, machine_total_s, parts, waits })
+}
+
+/// The machine's busy CPU seconds so far (every core, neither idle nor waiting for I/O).
+pub fn machine_busy_seconds() -> Option<f64> {
+    machine_seconds(&std::fs::read_to_string("/proc/stat").ok()?).map(|(busy, _)| busy)
+}
+
+/// How long the live threads of the process at `/proc/<pid>` have waited for a core, in
+/// seconds; None where the kernel keeps no scheduler statistics.
+fn wait_seconds(process: &Path) -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(process.join("task")).ok()?.flatten() {
+        // A thread may end between the listing and the read: it is skipped.
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        ns += schedstat_wait_ns(&schedstat)?;
+    }
+    Some(ns as f64 / 1e9)
+}
+
+/// The second field of a thread's `schedstat`: nanoseconds spent runnable, waiting for a core.
+fn schedstat_wait_ns(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The CPU seconds this process has used so far.
@@ -111,12 +146,15 @@ pub fn read(dir: &Path, reports: f64, generator_s: Option<f64>) -> serde_json::V
 
 fn between(before: &Snapshot, after: &Snapshot, reports: f64) -> serde_json::Value {
     let wall_s = after.uptime_s - before.uptime_s;
+    let per_report = |s: f64| if reports > 0.0 { round(1000.0 * s / reports, 3) } else { 0.0 };
     let row = |part: &str, used_s: f64| {
+        let waited_s = after.waits.get(part).zip(before.waits.get(part)).map(|(a, b)| a - b).filter(|w| *w >= 0.0);
         serde_json::json!({
             "part": part,
             "cpu_s": round(used_s, 1),
             "cores": if wall_s > 0.0 { round(used_s / wall_s, 2) } else { 0.0 },
-            "ms_per_report": if reports > 0.0 { round(1000.0 * used_s / reports, 3) } else { 0.0 },
+            "ms_per_report": per_report(used_s),
+            "waited_ms_per_report": waited_s.map(per_report),
         })
     };
     let mut rows: Vec<(String, f64)> =
@@ -163,13 +201,27 @@ mod tests {
 
     #[test]
     fn the_difference_per_report_and_in_cores() {
-        let before = Snapshot { uptime_s: 100.0, machine_busy_s: 10.0, machine_total_s: 40.0, parts: [("dispatch".into(), 1.0), ("gone".into(), 5.0)].into() };
-        let after = Snapshot { uptime_s: 110.0, machine_busy_s: 25.0, machine_total_s: 60.0, parts: [("dispatch".into(), 3.0), ("postgres: dispatch".into(), 4.0)].into() };
+        let before = Snapshot {
+            uptime_s: 100.0,
+            machine_busy_s: 10.0,
+            machine_total_s: 40.0,
+            parts: [("dispatch".into(), 1.0), ("gone".into(), 5.0)].into(),
+            waits: [("dispatch".into(), 0.5)].into(),
+        };
+        let after = Snapshot {
+            uptime_s: 110.0,
+            machine_busy_s: 25.0,
+            machine_total_s: 60.0,
+            parts: [("dispatch".into(), 3.0), ("postgres: dispatch".into(), 4.0)].into(),
+            waits: [("dispatch".into(), 2.5), ("postgres: dispatch".into(), 1.0)].into(),
+        };
         let v = between(&before, &after, 1000.0);
         assert_eq!(v["machine"]["cores"], 1.5);
         assert_eq!(v["parts"][0]["part"], "postgres: dispatch");
         assert_eq!(v["parts"][0]["ms_per_report"], 4.0);
         assert_eq!(v["parts"][1]["cores"], 0.2);
+        assert_eq!(v["parts"][1]["waited_ms_per_report"], 2.0);
+        assert!(v["parts"][0]["waited_ms_per_report"].is_null(), "no wait without both snapshots' count");
         assert_eq!(v["parts"].as_array().unwrap().len(), 2, "a part gone by the second snapshot is left out");
     }
 
@@ -179,13 +231,29 @@ mod tests {
         let s = run(&args).unwrap();
         assert!(s.parts.contains_key("bench") && s.machine_total_s >= s.machine_busy_s && s.uptime_s > 0.0, "{s:?}");
         assert!(own_seconds().is_some_and(|own| own >= 0.0));
+        assert!(machine_busy_seconds().is_some_and(|busy| busy <= s.machine_total_s + 1.0));
+    }
+
+    #[test]
+    fn reads_a_threads_wait_for_a_core() {
+        assert_eq!(schedstat_wait_ns("183636109 6585727 357\n"), Some(6_585_727));
+        assert_eq!(schedstat_wait_ns("183636109\n"), None);
+        if Path::new("/proc/self/schedstat").exists() {
+            assert!(wait_seconds(Path::new("/proc/self")).is_some_and(|w| w >= 0.0));
+        }
     }
 
     #[test]
     fn reads_the_snapshots_a_run_wrote() {
         let dir = tempfile::tempdir().unwrap();
         assert!(read(dir.path(), 10.0, None).is_null());
-        let snapshot = |uptime_s: f64, dispatch_s: f64| Snapshot { uptime_s, machine_busy_s: uptime_s, machine_total_s: 2.0 * uptime_s, parts: [("dispatch".into(), dispatch_s)].into() };
+        let snapshot = |uptime_s: f64, dispatch_s: f64| Snapshot {
+            uptime_s,
+            machine_busy_s: uptime_s,
+            machine_total_s: 2.0 * uptime_s,
+            parts: [("dispatch".into(), dispatch_s)].into(),
+            waits: BTreeMap::new(),
+        };
         std::fs::write(dir.path().join("cpu-before.json"), serde_json::to_string(&snapshot(10.0, 1.0)).unwrap()).unwrap();
         std::fs::write(dir.path().join("cpu-after.json"), serde_json::to_string(&snapshot(20.0, 2.0)).unwrap()).unwrap();
         let v = read(dir.path(), 10.0, Some(0.5));

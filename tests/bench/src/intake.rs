@@ -59,6 +59,9 @@ pub struct IntakeStep {
     /// From sending the report to analytics counting it in reports_received (±20 ms polling).
     pub kpi_visible: Latency,
     pub kpi_missing: u64,
+    /// Cores the whole machine kept busy while the step sent: near all of them, every hop
+    /// queues for a core.
+    pub machine_busy_cores: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,7 +113,11 @@ pub async fn run(args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
         let baseline = reports_counted(&mut an.clone(), &world).await?;
         let poller = tokio::spawn(poll_kpis(an.clone(), world.clone(), baseline, step_state.clone(), Duration::from_secs(args.step_secs + args.drain_secs)));
         let submit = submitter(fb.clone(), world.clone(), counter.clone(), step_state.clone());
+        let (busy_before, sending) = (crate::cpu::machine_busy_seconds(), Instant::now());
         let load = load::run_step(rate, Duration::from_secs(args.step_secs), submit).await;
+        let machine_busy_cores = crate::cpu::machine_busy_seconds()
+            .zip(busy_before)
+            .map(|(after, before)| ((after - before) / sending.elapsed().as_secs_f64() * 100.0).round() / 100.0);
         step_state.done_sending.store(true, Ordering::Relaxed);
         let drained_by = Instant::now() + Duration::from_secs(args.drain_secs);
         while Instant::now() < drained_by && !step_state.waiting_assignment.lock().unwrap().is_empty() {
@@ -121,7 +128,7 @@ pub async fn run(args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
         let assigned = Latency::of(std::mem::take(&mut *step_state.assigned.lock().unwrap()));
         let ticket_created = Latency::of(std::mem::take(&mut *step_state.ticket_created.lock().unwrap()));
         let kpi_missing = load.ok.saturating_sub(kpi_samples.len() as u64);
-        let step = IntakeStep { assigned, ticket_created, not_assigned, kpi_visible: Latency::of(kpi_samples), kpi_missing, load };
+        let step = IntakeStep { assigned, ticket_created, not_assigned, kpi_visible: Latency::of(kpi_samples), kpi_missing, machine_busy_cores, load };
         eprintln!(
             "intake: offered {}/s achieved {}/s errors {:?} submit p99 {} ms, assigned p99 {} ms ({} missing; created p99 {} ms), KPI p99 {} ms",
             step.load.offered_per_s,

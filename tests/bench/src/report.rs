@@ -76,13 +76,14 @@ fn markdown(r: &Value) -> String {
     let ceiling = r["ceiling"]["sustained_per_s"].as_f64();
     let intake = r["intake"]["sustained_per_s"].as_f64();
     md.push_str("\n## Intake (residents' reports, open loop)\n\n");
-    md.push_str("| offered/s | achieved/s | errors | submit p50 / p99 ms | report → assigned p50 / p99 ms | of it, report → ticket created p50 / p99 ms | not assigned | report → KPI p50 / p99 ms | not counted |\n|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| offered/s | achieved/s | errors | submit p50 / p99 ms | report → assigned p50 / p99 ms | of it, report → ticket created p50 / p99 ms | not assigned | report → KPI p50 / p99 ms | not counted | machine busy, cores |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for s in r["intake"]["steps"].as_array().into_iter().flatten() {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} | {} / {} | {} |",
+            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} | {} / {} | {} | {} |",
             s["offered_per_s"], s["achieved_per_s"], errors(&s["errors"]), s["call"]["p50_ms"], s["call"]["p99_ms"],
-            s["assigned"]["p50_ms"], s["assigned"]["p99_ms"], s["ticket_created"]["p50_ms"], s["ticket_created"]["p99_ms"], s["not_assigned"], s["kpi_visible"]["p50_ms"], s["kpi_visible"]["p99_ms"], s["kpi_missing"]
+            s["assigned"]["p50_ms"], s["assigned"]["p99_ms"], s["ticket_created"]["p50_ms"], s["ticket_created"]["p99_ms"], s["not_assigned"], s["kpi_visible"]["p50_ms"], s["kpi_visible"]["p99_ms"], s["kpi_missing"],
+            or_na(&s["machine_busy_cores"])
         );
     }
     error_messages(&mut md, r["intake"]["steps"].as_array());
@@ -147,9 +148,9 @@ fn cpu(md: &mut String, r: &Value) {
     let c = &r["cpu"];
     let Some(parts) = c["parts"].as_array() else { return };
     let _ = writeln!(md, "\n## CPU over the intake steps ({} s, {} reports accepted)\n", c["wall_s"], accepted(r));
-    md.push_str("| process | CPU s | cores | ms a report |\n|---|---|---|---|\n");
+    md.push_str("| process | CPU s | cores | ms a report | waiting for a core, ms a report |\n|---|---|---|---|---|\n");
     for row in std::iter::once(&c["machine"]).chain(parts) {
-        let _ = writeln!(md, "| {} | {} | {} | {} |", text(&row["part"]), row["cpu_s"], row["cores"], row["ms_per_report"]);
+        let _ = writeln!(md, "| {} | {} | {} | {} | {} |", text(&row["part"]), row["cpu_s"], row["cores"], row["ms_per_report"], or_na(&row["waited_ms_per_report"]));
     }
 }
 
@@ -171,6 +172,11 @@ fn consumers(md: &mut String, r: &Value) {
 
 fn text(v: &Value) -> String {
     v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
+}
+
+/// A number that a machine may not measure (no scheduler statistics, no `/proc/stat`).
+fn or_na(v: &Value) -> String {
+    if v.is_null() { "n/a".into() } else { text(v) }
 }
 
 /// Under a step table: the first message of each failing code, per step that had errors.
