@@ -10,6 +10,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// `/proc` counts CPU time in USER_HZ ticks, 100 a second on every Linux architecture the
 /// kernel exports to user space.
@@ -72,21 +73,39 @@ pub fn run(args: &CpuArgs) -> anyhow::Result<Snapshot> {
     Ok(Snapshot { uptime_s, machine_busy_s, machine_total_s, parts, waits })
 }
 
+/// The cores the whole machine kept busy over a span: started where it begins, read where it ends.
+pub struct BusyCores {
+    busy_s: Option<f64>,
+    since: Instant,
+}
+
+impl BusyCores {
+    pub fn start() -> Self {
+        Self { busy_s: machine_busy_seconds(), since: Instant::now() }
+    }
+
+    /// Busy cores since the start, to two places; None without `/proc/stat`.
+    pub fn so_far(&self) -> Option<f64> {
+        let busy_s = machine_busy_seconds()? - self.busy_s?;
+        Some(round(busy_s / self.since.elapsed().as_secs_f64(), 2))
+    }
+}
+
 /// The machine's busy CPU seconds so far (every core, neither idle nor waiting for I/O).
-pub fn machine_busy_seconds() -> Option<f64> {
+fn machine_busy_seconds() -> Option<f64> {
     machine_seconds(&std::fs::read_to_string("/proc/stat").ok()?).map(|(busy, _)| busy)
 }
 
 /// How long the live threads of the process at `/proc/<pid>` have waited for a core, in
 /// seconds; None where the kernel keeps no scheduler statistics.
 fn wait_seconds(process: &Path) -> Option<f64> {
-    let mut ns = 0u64;
+    let mut ns = None;
     for task in std::fs::read_dir(process.join("task")).ok()?.flatten() {
         // A thread may end between the listing and the read: it is skipped.
         let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
-        ns += schedstat_wait_ns(&schedstat)?;
+        *ns.get_or_insert(0) += schedstat_wait_ns(&schedstat)?;
     }
-    Some(ns as f64 / 1e9)
+    ns.map(|ns| ns as f64 / 1e9)
 }
 
 /// The second field of a thread's `schedstat`: nanoseconds spent runnable, waiting for a core.
@@ -232,6 +251,7 @@ mod tests {
         assert!(s.parts.contains_key("bench") && s.machine_total_s >= s.machine_busy_s && s.uptime_s > 0.0, "{s:?}");
         assert!(own_seconds().is_some_and(|own| own >= 0.0));
         assert!(machine_busy_seconds().is_some_and(|busy| busy <= s.machine_total_s + 1.0));
+        assert!(BusyCores::start().so_far().is_some_and(|cores| cores >= 0.0));
     }
 
     #[test]

@@ -113,11 +113,9 @@ pub async fn run(args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
         let baseline = reports_counted(&mut an.clone(), &world).await?;
         let poller = tokio::spawn(poll_kpis(an.clone(), world.clone(), baseline, step_state.clone(), Duration::from_secs(args.step_secs + args.drain_secs)));
         let submit = submitter(fb.clone(), world.clone(), counter.clone(), step_state.clone());
-        let (busy_before, sending) = (crate::cpu::machine_busy_seconds(), Instant::now());
+        let busy = crate::cpu::BusyCores::start();
         let load = load::run_step(rate, Duration::from_secs(args.step_secs), submit).await;
-        let machine_busy_cores = crate::cpu::machine_busy_seconds()
-            .zip(busy_before)
-            .map(|(after, before)| ((after - before) / sending.elapsed().as_secs_f64() * 100.0).round() / 100.0);
+        let machine_busy_cores = busy.so_far();
         step_state.done_sending.store(true, Ordering::Relaxed);
         let drained_by = Instant::now() + Duration::from_secs(args.drain_secs);
         while Instant::now() < drained_by && !step_state.waiting_assignment.lock().unwrap().is_empty() {
