@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use flywheel_runtime::db::{begin_write, now_micros};
 use flywheel_runtime::events::IncomingEvent;
 use flywheel_runtime::events::consumer::{BatchFailure, HandlerError, entity as inbox};
+use flywheel_runtime::events::subscriptions::Subscription;
 use futures::StreamExt;
 use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use std::collections::HashSet;
@@ -68,8 +69,8 @@ async fn replay_all(db: &DatabaseConnection, js: &jetstream::Context, day_zone: 
     let txn = begin_write(db).await?;
     store::clear_projections(&txn).await?;
     inbox::Entity::delete_many().filter(inbox::Column::Consumer.eq(crate::CONSUMER)).exec(&txn).await?;
-    for stream in crate::STREAMS {
-        replay(&txn, js, stream, day_zone, out).await?;
+    for subscription in &crate::ANALYTICS {
+        replay(&txn, js, subscription, day_zone, out).await?;
     }
     store::set_meta(&txn, store::META_REBUILD_STARTED, None).await?;
     txn.commit().await?;
@@ -77,14 +78,16 @@ async fn replay_all(db: &DatabaseConnection, js: &jetstream::Context, day_zone: 
     Ok(())
 }
 
-/// Replays one stream from its first message to the last one present when the replay began.
+/// Replays one stream from its first message to the last one present when the replay began,
+/// applying the events its durable consumer receives (the others are skipped, as it never sees them).
 async fn replay(
     db: &DatabaseTransaction,
     js: &jetstream::Context,
-    stream_name: &str,
+    subscription: &Subscription,
     day_zone: Tz,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<()> {
+    let stream_name = subscription.stream.name;
     let mut stream = js.get_stream(stream_name).await?;
     let last = stream.info().await?.state.last_sequence;
     writeln!(out, "{stream_name}: replaying {last} messages")?;
@@ -104,9 +107,9 @@ async fn replay(
             .ok_or_else(|| anyhow::anyhow!("{stream_name}: the replay ended early"))??;
         let sequence = message.info().map_err(|e| anyhow::anyhow!(e))?.stream_sequence;
         match IncomingEvent::from_message(message.subject.as_str(), message.headers.as_ref(), message.payload.clone()) {
-            Some(event) => batch.push(event),
-            // Not a Flywheel event: the incremental path skips it too (dead letter).
-            None => skipped += 1,
+            Some(event) if subscription.takes(&event.subject) => batch.push(event),
+            // Filtered out, or not a Flywheel event (dead-lettered on the incremental path).
+            _ => skipped += 1,
         }
         let progress = sequence % 1000 == 0 || sequence >= last;
         if batch.len() == REPLAY_BATCH || progress {

@@ -10,6 +10,7 @@ use flywheel_proto::flywheel::common::v1::{GeoPoint, ScenarioCell};
 use flywheel_proto::flywheel::dispatch::v1 as dispatch;
 use flywheel_proto::flywheel::feedback::v1 as feedback;
 use flywheel_proto::flywheel::registry::v1 as registry;
+use flywheel_runtime::events::subscriptions::ANALYTICS;
 use flywheel_runtime::events::{HEADER_MSG_ID, OutgoingEvent, streams};
 use flywheel_testing::{AuthChannel, NatsServer, Role, RunningService, TestAuth, TestDatabase};
 use std::time::Duration;
@@ -85,12 +86,19 @@ impl Harness {
             .unwrap();
     }
 
-    /// Waits until every stream has been applied to its end.
+    /// Waits until every stream has been applied up to its last event analytics receives.
     pub async fn caught_up(&mut self) {
         let mut expected = Vec::new();
-        for s in flywheel_analytics::STREAMS {
-            let mut stream = self.js.get_stream(s).await.unwrap();
-            expected.push(stream.info().await.unwrap().state.last_sequence);
+        for subscription in &ANALYTICS {
+            let mut stream = self.js.get_stream(subscription.stream.name).await.unwrap();
+            let mut last = 0;
+            if subscription.filter_subjects.is_empty() {
+                last = stream.info().await.unwrap().state.last_sequence;
+            }
+            for subject in subscription.filter_subjects {
+                last = last.max(stream.get_last_raw_message_by_subject(subject).await.map_or(0, |m| m.sequence));
+            }
+            expected.push(last);
         }
         let client = self.client.clone();
         flywheel_testing::eventually(Duration::from_secs(30), || {

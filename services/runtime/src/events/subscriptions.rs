@@ -33,6 +33,26 @@ impl Subscription {
     pub fn durable(&self) -> &'static str {
         self.service
     }
+
+    /// Whether the durable consumer receives events of `subject`: its stream holds them and a
+    /// filter (NATS wildcards: `*` one token, `>` the rest) matches, or it has none.
+    pub fn takes(&self, subject: &str) -> bool {
+        let in_stream = streams::holding(subject).is_some_and(|s| s.name == self.stream.name);
+        in_stream && (self.filter_subjects.is_empty() || self.filter_subjects.iter().any(|f| subject_matches(f, subject)))
+    }
+}
+
+fn subject_matches(filter: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for wanted in filter.split('.') {
+        match (wanted, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (w, Some(t)) if w == t => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
 }
 
 /// Dispatch keeps a replica of the registry.
@@ -67,15 +87,22 @@ pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
 /// Feedback follows the tickets its reports became.
 pub const FEEDBACK_FROM_DISPATCH: Subscription =
     Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"], replays: false, max_batch: MAX_BATCH };
-/// Analytics projects every event, and replays the streams in this order when it rebuilds. Its
+/// Analytics projects the registry's and dispatch's events and the report events that count
+/// (received, supported, rated), and replays the streams in this order when it rebuilds. Its
 /// tickets' and reports' batches are as large as dispatch's: a batch's changes to the same hour,
 /// day and rollup rows merge before they are written, so a larger batch writes fewer rows an
 /// event (docs/performance.md, "Eleventh round").
 pub const ANALYTICS: [Subscription; 3] = [
     Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
     Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true, max_batch: 4 * MAX_BATCH },
-    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: &[], replays: true, max_batch: 4 * MAX_BATCH },
+    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: ANALYTICS_REPORT_EVENTS, replays: true, max_batch: 4 * MAX_BATCH },
 ];
+
+/// The report events analytics counts. Feedback's own bookkeeping — status changes it derives
+/// from tickets, classifications, duplicate links, reopen requests (dispatch's reopen is what
+/// counts) — is as many events again under load and changes no projection.
+pub const ANALYTICS_REPORT_EVENTS: &[&str] =
+    &["flywheel.feedback.report.submitted", "flywheel.feedback.report.supported", "flywheel.feedback.report.rated"];
 
 /// Every subscription of every service.
 pub const ALL: [&Subscription; 7] = [
@@ -91,4 +118,32 @@ pub const ALL: [&Subscription; 7] = [
 /// The subscriptions of `service`.
 pub fn of(service: &str) -> impl Iterator<Item = &'static Subscription> + '_ {
     ALL.into_iter().filter(move |s| s.service == service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_as_nats_matches_subjects() {
+        assert!(subject_matches("flywheel.dispatch.ticket.>", "flywheel.dispatch.ticket.created"));
+        assert!(!subject_matches("flywheel.dispatch.ticket.>", "flywheel.dispatch.ticket"));
+        assert!(subject_matches("flywheel.*.ticket.created", "flywheel.dispatch.ticket.created"));
+        assert!(!subject_matches("flywheel.*.ticket", "flywheel.dispatch.ticket.created"));
+        assert!(!subject_matches("flywheel.feedback.report.rated", "flywheel.feedback.report.rated.again"));
+        assert!(!subject_matches("flywheel.feedback.report.rated", "flywheel.feedback.report"));
+    }
+
+    #[test]
+    fn analytics_takes_the_report_events_it_counts_and_every_ticket_event() {
+        let [registry, dispatch, feedback] = &ANALYTICS;
+        assert!(feedback.takes("flywheel.feedback.report.submitted"));
+        assert!(feedback.takes("flywheel.feedback.report.rated"));
+        assert!(!feedback.takes("flywheel.feedback.report.status_changed"));
+        assert!(!feedback.takes("flywheel.dispatch.ticket.created"), "another stream's subject");
+        assert!(dispatch.takes("flywheel.dispatch.ticket.assigned"));
+        assert!(dispatch.takes("flywheel.dispatch.crew.created"));
+        assert!(registry.takes("flywheel.registry.site.registered"));
+        assert!(!DISPATCH_FROM_FEEDBACK.takes("flywheel.feedback.report.status_changed"));
+    }
 }
