@@ -241,6 +241,48 @@ async fn a_redelivered_event_is_applied_once() {
 }
 
 #[tokio::test]
+async fn a_consumer_made_with_another_filter_takes_the_new_one_and_keeps_its_place() {
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(nats.client().await);
+    streams::ensure_all(&js).await.unwrap();
+    // As an earlier release made it: every registry event, and one of them applied already.
+    let stream = js.get_stream(streams::REGISTRY.name).await.unwrap();
+    let earlier = pull::Config { durable_name: Some("test-consumer".into()), ack_policy: jetstream::consumer::AckPolicy::Explicit, ..Default::default() };
+    let old = stream.create_consumer(earlier).await.unwrap();
+    publish_raw(&js, &event(1), "before").await;
+    let mut delivered = old.fetch().max_messages(1).messages().await.unwrap();
+    delivered.next().await.unwrap().unwrap().double_ack().await.unwrap();
+
+    let handler = RecordingHandler::new(0, false);
+    let running = run_consumer(&nats, handler.clone(), 5).await;
+    let js2 = js.clone();
+    eventually(Duration::from_secs(20), || {
+        let js = js2.clone();
+        async move {
+            let mut c = js.get_consumer_from_stream::<pull::Config, _, _>("test-consumer", streams::REGISTRY.name).await.ok()?;
+            let info = c.info().await.ok()?;
+            (info.config.filter_subject == "flywheel.registry.site.>").then_some(())
+        }
+    })
+    .await;
+    let region = OutgoingEvent::new("registry", "flywheel.registry.region.created", "region-1", "corr", &prost_types::Timestamp::default());
+    publish_raw(&js, &region, "region").await;
+    publish_raw(&js, &event(2), "after").await;
+    eventually(Duration::from_secs(20), || {
+        let js = js2.clone();
+        async move {
+            let mut c = js.get_consumer_from_stream::<pull::Config, _, _>("test-consumer", streams::REGISTRY.name).await.ok()?;
+            let info = c.info().await.ok()?;
+            (info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == 3).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(applied_count(&running.db).await, 1, "only the site event after the update: the first was acked before, the region's is filtered out");
+    running.stop.send(true).unwrap();
+    running.task.await.unwrap();
+}
+
+#[tokio::test]
 async fn a_failed_event_is_retried_then_applied_once() {
     let nats = NatsServer::start().await;
     let handler = RecordingHandler::new(2, false);

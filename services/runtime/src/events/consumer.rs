@@ -250,6 +250,14 @@ pub async fn run(
     }
 }
 
+/// A consumer's subject filters, in one order, whether held as one subject or as a list.
+fn filters(one: &str, many: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = many.iter().map(String::as_str).chain([one]).filter(|f| !f.is_empty()).map(str::to_owned).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 /// A message that carries a Flywheel event, and how often it has been delivered.
 struct Delivery {
     message: jetstream::Message,
@@ -287,7 +295,20 @@ impl Consumer<'_> {
             [one] => config.filter_subject = one.clone(),
             many => config.filter_subjects = many.to_vec(),
         }
-        let consumer = stream.get_or_create_consumer(&spec.durable, config).await?;
+        let mut consumer = stream.get_or_create_consumer(&spec.durable, config.clone()).await?;
+        let held = &consumer.cached_info().config;
+        if filters(&held.filter_subject, &held.filter_subjects) != filters(&config.filter_subject, &config.filter_subjects) {
+            // A consumer an earlier release made reads other subjects. JetStream edits the
+            // filter in place and keeps the position; should it refuse, the old filter still
+            // works, since a handler acks what it has no use for.
+            match stream.update_consumer(config).await {
+                Ok(updated) => {
+                    tracing::info!(consumer = %spec.durable, filters = ?spec.filter_subjects, "consumer's subject filter updated");
+                    consumer = updated;
+                }
+                Err(err) => tracing::warn!(consumer = %spec.durable, error = %err, "consumer's subject filter not updated; it keeps the old one"),
+            }
+        }
         let max_batch = spec.max_batch.max(1);
         let mut messages = consumer.stream().max_messages_per_batch(PULLED_BATCHES * max_batch).messages().await?;
         loop {
