@@ -182,6 +182,19 @@ async fn publish_raw(js: &jetstream::Context, e: &OutgoingEvent, msg_id: &str) {
         .unwrap();
 }
 
+/// Waits until the test consumer's info satisfies `done`.
+async fn consumer_reaches(js: &jetstream::Context, done: impl Fn(&jetstream::consumer::Info) -> bool + Clone) {
+    eventually(Duration::from_secs(20), || {
+        let (js, done) = (js.clone(), done.clone());
+        async move {
+            let mut c = js.get_consumer_from_stream::<pull::Config, _, _>("test-consumer", streams::REGISTRY.name).await.ok()?;
+            let info = c.info().await.ok()?;
+            done(info).then_some(())
+        }
+    })
+    .await;
+}
+
 struct Running {
     db: DatabaseConnection,
     stop: watch::Sender<bool>,
@@ -224,16 +237,7 @@ async fn a_redelivered_event_is_applied_once() {
     })
     .await;
     // Give the duplicate its chance to be (wrongly) applied.
-    let js2 = js.clone();
-    eventually(Duration::from_secs(20), || {
-        let js = js2.clone();
-        async move {
-            let mut c = js.get_consumer_from_stream::<pull::Config, _, _>("test-consumer", streams::REGISTRY.name).await.ok()?;
-            let info = c.info().await.ok()?;
-            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
-        }
-    })
-    .await;
+    consumer_reaches(&js, |info| info.num_pending == 0 && info.num_ack_pending == 0).await;
     assert_eq!(applied_count(&running.db).await, 2, "two distinct events, each applied once");
     assert_eq!(handler.attempts.load(Ordering::SeqCst), 2, "the duplicate never reached the handler");
     running.stop.send(true).unwrap();
@@ -255,28 +259,11 @@ async fn a_consumer_made_with_another_filter_takes_the_new_one_and_keeps_its_pla
 
     let handler = RecordingHandler::new(0, false);
     let running = run_consumer(&nats, handler.clone(), 5).await;
-    let js2 = js.clone();
-    eventually(Duration::from_secs(20), || {
-        let js = js2.clone();
-        async move {
-            let mut c = js.get_consumer_from_stream::<pull::Config, _, _>("test-consumer", streams::REGISTRY.name).await.ok()?;
-            let info = c.info().await.ok()?;
-            (info.config.filter_subject == "flywheel.registry.site.>").then_some(())
-        }
-    })
-    .await;
+    consumer_reaches(&js, |info| info.config.filter_subject == "flywheel.registry.site.>").await;
     let region = OutgoingEvent::new("registry", "flywheel.registry.region.created", "region-1", "corr", &prost_types::Timestamp::default());
     publish_raw(&js, &region, "region").await;
     publish_raw(&js, &event(2), "after").await;
-    eventually(Duration::from_secs(20), || {
-        let js = js2.clone();
-        async move {
-            let mut c = js.get_consumer_from_stream::<pull::Config, _, _>("test-consumer", streams::REGISTRY.name).await.ok()?;
-            let info = c.info().await.ok()?;
-            (info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == 3).then_some(())
-        }
-    })
-    .await;
+    consumer_reaches(&js, |info| info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == 3).await;
     assert_eq!(applied_count(&running.db).await, 1, "only the site event after the update: the first was acked before, the region's is filtered out");
     running.stop.send(true).unwrap();
     running.task.await.unwrap();
