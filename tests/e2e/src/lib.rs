@@ -42,6 +42,10 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
+fn free_ports() -> HashMap<&'static str, u16> {
+    PORT_VARIABLES.iter().map(|(k, _)| (*k, free_port())).collect()
+}
+
 const PORT_VARIABLES: [(&str, &str); 11] = [
     ("nats", "NATS_PORT"),
     ("nats-monitor", "NATS_MONITOR_PORT"),
@@ -64,20 +68,32 @@ impl Stack {
 
     /// [`up`](Self::up) with compose overlays (e.g. `deploy/compose.tls.yaml`) and more variables.
     pub fn up_with(name: &str, overlays: &[&str], env: &[(&str, &str)]) -> Self {
-        let ports = PORT_VARIABLES.iter().map(|(k, _)| (*k, free_port())).collect();
         let mut files = vec!["deploy/compose.yaml".to_owned()];
         files.extend(overlays.iter().map(|f| f.to_string()));
-        let stack = Self {
+        let mut stack = Self {
             project: format!("fwe2e{}{}", name.replace(['_', '-'], ""), std::process::id()),
-            ports,
+            ports: free_ports(),
             root: workspace_root(),
             compose: compose_command(),
             files,
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             tokens: Default::default(),
         };
-        let up = stack.compose(&["up", "-d", "--no-build"]);
-        assert!(up.status.success(), "compose up failed:\n{}", String::from_utf8_lossy(&up.stderr));
+        for attempt in 1.. {
+            let up = stack.compose(&["up", "-d", "--no-build"]);
+            if up.status.success() {
+                break;
+            }
+            let stderr = String::from_utf8_lossy(&up.stderr);
+            // A port found free may be taken before compose binds it (tests start stacks in
+            // parallel): start again on other ports.
+            if attempt < 3 && stderr.contains("port is already allocated") {
+                stack.compose(&["down", "-v", "--remove-orphans", "-t", "5"]);
+                stack.ports = free_ports();
+                continue;
+            }
+            panic!("compose up failed:\n{stderr}");
+        }
         stack.wait_healthy(&["nats", "postgres"].iter().chain(SERVICES.iter()).copied().collect::<Vec<_>>(), Duration::from_secs(180));
         stack
     }
