@@ -75,38 +75,32 @@ fn candidates(searches: &[Search<'_>], since_us: i64, backend: DbBackend) -> Sel
         .add(col(report::Column::Lat).between(param(&south), param(&north)))
         .add(col(report::Column::Lng).between(param(&west), param(&east)));
     let at_centre = Cond::all().add(param(&centre_near).eq(true)).add(col(report::Column::Lat).is_null());
-    let open = |q: &mut SelectStatement, place: Cond| {
+    let lateral = backend == DbBackend::Postgres;
+    let branch = |place: Cond| {
+        let mut q = Query::select();
+        if lateral {
+            q.from(report::Entity);
+        } else {
+            // SQLite keeps the left side of a CROSS JOIN as the outer loop.
+            q.from(search.clone()).cross_join(report::Entity);
+        }
         q.columns(report::Column::iter().map(|c| (report::Entity, c)))
             .cond_where(in_cell.clone().add(place))
             .and_where(col(report::Column::DuplicateOf).eq(""))
             .and_where(col(report::Column::Status).is_not_in(NOT_OPEN))
             .and_where(col(report::Column::SubmitUs).gte(since_us));
-    };
-    let with = WithClause::new().cte(table).to_owned();
-    if backend == DbBackend::Postgres {
-        let branch = |place: Cond| {
-            let mut q = Query::select();
-            q.from(report::Entity);
-            open(&mut q, place);
-            q
-        };
-        let found = Alias::new("found");
-        let per_search = branch(in_area).union(UnionType::All, branch(at_centre)).to_owned();
-        return Query::select()
-            .columns(report::Column::iter().map(|c| (found.clone(), c)))
-            .from(search.clone())
-            .join_lateral(JoinType::InnerJoin, per_search, found, Expr::cust("TRUE"))
-            .with_cte(with)
-            .to_owned();
-    }
-    // SQLite keeps the left side of a CROSS JOIN as the outer loop.
-    let branch = |place: Cond| {
-        let mut q = Query::select();
-        q.from(search.clone()).cross_join(report::Entity);
-        open(&mut q, place);
         q
     };
-    branch(in_area).union(UnionType::All, branch(at_centre)).with_cte(with).to_owned()
+    let mut found = branch(in_area).union(UnionType::All, branch(at_centre)).to_owned();
+    if lateral {
+        let per_search = Alias::new("found");
+        found = Query::select()
+            .columns(report::Column::iter().map(|c| (per_search.clone(), c)))
+            .from(search.clone())
+            .join_lateral(JoinType::InnerJoin, found, per_search, Expr::cust("TRUE"))
+            .to_owned();
+    }
+    found.with_cte(WithClause::new().cte(table).to_owned()).to_owned()
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ pub const ANALYTICS: [Subscription; 3] = [
 /// The report events analytics counts. Feedback's own bookkeeping — status changes it derives
 /// from tickets, classifications, duplicate links, reopen requests (dispatch's reopen is what
 /// counts) — is as many events again under load and changes no projection.
-pub const ANALYTICS_REPORT_EVENTS: &[&str] =
+const ANALYTICS_REPORT_EVENTS: &[&str] =
     &["flywheel.feedback.report.submitted", "flywheel.feedback.report.supported", "flywheel.feedback.report.rated"];
 
 /// Every subscription of every service.
