@@ -129,7 +129,10 @@ impl Relay {
                 }
             }
             match self.drain_once().await {
-                Ok(0) => {
+                // A batch short of full emptied the outbox as it stood: what was committed since
+                // has woken the relay (a wake-up before the wait is kept for it), so reading the
+                // table once more would find nothing but cost a round trip per batch.
+                Ok(sent) if (sent as u64) < BATCH => {
                     backoff = MIN_BACKOFF;
                     tokio::select! {
                         _ = self.outbox.wake.notified() => {}
