@@ -38,12 +38,11 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
 /// Builds analytics: storage, one durable consumer per stream, the closing of rollup spans, gRPC
 /// and the dashboard.
 pub async fn build_with(config: Config, settings: settings::Settings) -> anyhow::Result<BoundService> {
-    let max_deliver = config.event_max_deliver;
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
     store::days::realign(&host.db, settings.time_zone).await?;
     let projector = Arc::new(projector::Projector { day_zone: settings.time_zone });
     for subscription in &ANALYTICS {
-        host.consume(subscription.consumer(max_deliver), projector.clone());
+        host.consume(subscription.consumer(&host.config), projector.clone());
     }
     let db = host.db.clone();
     host.spawn(|stop| closer::run(db, settings.time_zone, stop));

@@ -12,11 +12,11 @@ use prost::Message;
 use sea_orm::DatabaseTransaction;
 
 pub fn registry_spec(config: &Config) -> ConsumerSpec {
-    subscriptions::DISPATCH_FROM_REGISTRY.consumer(config.event_max_deliver)
+    subscriptions::DISPATCH_FROM_REGISTRY.consumer(config)
 }
 
 pub fn feedback_spec(config: &Config) -> ConsumerSpec {
-    subscriptions::DISPATCH_FROM_FEEDBACK.consumer(config.event_max_deliver)
+    subscriptions::DISPATCH_FROM_FEEDBACK.consumer(config)
 }
 
 fn internal(e: Error) -> HandlerError {

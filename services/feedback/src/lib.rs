@@ -33,14 +33,13 @@ pub async fn build(config: Config) -> anyhow::Result<BoundService> {
 /// Builds feedback: storage, the registry and dispatch consumers, gRPC and Open311 over HTTP.
 pub async fn build_with(config: Config, settings: Settings) -> anyhow::Result<BoundService> {
     let mut host = ServiceHost::start::<migration::Migrator>(config).await?;
-    let max_deliver = host.config.event_max_deliver;
     host.consume(
-        subscriptions::FEEDBACK_FROM_REGISTRY.consumer(max_deliver),
+        subscriptions::FEEDBACK_FROM_REGISTRY.consumer(&host.config),
         Arc::new(app::replica::RegistryEvents),
     );
     let feedback = app::Feedback::new(Writer::new(host.db.clone(), host.outbox.clone()), settings);
     host.consume(
-        subscriptions::FEEDBACK_FROM_DISPATCH.consumer(max_deliver),
+        subscriptions::FEEDBACK_FROM_DISPATCH.consumer(&host.config),
         Arc::new(app::tickets::TicketEvents::new(feedback.clone())),
     );
     let api = FeedbackServiceServer::new(grpc::FeedbackApi::new(feedback.clone()))

@@ -44,6 +44,9 @@ pub struct Config {
     pub concurrency_limit: usize,
     /// `EVENT_MAX_DELIVER`: deliveries of one event before it goes to the dead-letter subject.
     pub event_max_deliver: u64,
+    /// `EVENT_FOLLOWER_LINGER_MS`: how long a consumer that only follows decisions made elsewhere
+    /// (analytics' counts, a report's status after its ticket) gathers events into one batch.
+    pub event_follower_linger: Duration,
     /// `SHUTDOWN_GRACE_MS`: how long shutdown waits for in-flight calls and the outbox.
     pub shutdown_grace: Duration,
     /// `GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`, `GRPC_TLS_CLIENT_CA_FILE`: TLS (and mutual TLS)
@@ -127,6 +130,7 @@ impl Config {
                 256,
             )? as usize,
             event_max_deliver: positive("EVENT_MAX_DELIVER", get("EVENT_MAX_DELIVER"), 5)?,
+            event_follower_linger: follower_linger(get("EVENT_FOLLOWER_LINGER_MS"))?,
             shutdown_grace: Duration::from_millis(positive(
                 "SHUTDOWN_GRACE_MS",
                 get("SHUTDOWN_GRACE_MS"),
@@ -186,6 +190,17 @@ fn positive(variable: &'static str, value: Option<String>, default: u64) -> Resu
         return Err(invalid(variable, &value.unwrap_or_default(), "must be greater than zero"));
     }
     Ok(n)
+}
+
+/// A linger of at most ten seconds: a batch held longer would near the server's wait for its
+/// acknowledgement (thirty seconds) and be delivered again.
+fn follower_linger(value: Option<String>) -> Result<Duration, ConfigError> {
+    const VARIABLE: &str = "EVENT_FOLLOWER_LINGER_MS";
+    let ms: u64 = parse_or(VARIABLE, value.clone(), 50)?;
+    if ms > 10_000 {
+        return Err(invalid(VARIABLE, &value.unwrap_or_default(), "must be at most 10000"));
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 fn database_url(value: Option<String>, default: String) -> Result<String, ConfigError> {
@@ -260,12 +275,15 @@ mod tests {
             ("DATABASE_URL", "postgres://u:p@db/registry"),
             ("LOG_FORMAT", "json"),
             ("EVENT_MAX_DELIVER", "3"),
+            ("EVENT_FOLLOWER_LINGER_MS", "0"),
         ])
         .unwrap();
         assert_eq!(c.grpc_addr.port(), 6000);
         assert!(c.database_url.starts_with("postgres://"));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.event_max_deliver, 3);
+        assert_eq!(c.event_follower_linger, Duration::ZERO, "0 applies what has arrived at once");
+        assert_eq!(load(&[]).unwrap().event_follower_linger, Duration::from_millis(50));
     }
 
     #[test]
@@ -281,6 +299,8 @@ mod tests {
             ("GRPC_RATE_LIMIT_PER_SECOND", "-1"),
             ("GRPC_RATE_LIMIT_BURST", "many"),
             ("GRPC_MAX_MESSAGE_BYTES", "0"),
+            ("EVENT_FOLLOWER_LINGER_MS", "10001"),
+            ("EVENT_FOLLOWER_LINGER_MS", "soon"),
         ] {
             let err = load(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -48,11 +48,13 @@ struct RecordingHandler {
     attempts: AtomicUsize,
     fail_first: usize,
     permanent: bool,
+    /// The size of each batch the consumer handed over.
+    batches: std::sync::Mutex<Vec<usize>>,
 }
 
 impl RecordingHandler {
     fn new(fail_first: usize, permanent: bool) -> Arc<Self> {
-        Arc::new(Self { attempts: AtomicUsize::new(0), fail_first, permanent })
+        Arc::new(Self { attempts: AtomicUsize::new(0), fail_first, permanent, batches: Default::default() })
     }
 }
 
@@ -73,6 +75,14 @@ impl EventHandler for RecordingHandler {
         if attempt < self.fail_first {
             // The insert above is rolled back with the transaction.
             return Err(HandlerError::Transient(anyhow::anyhow!("try again")));
+        }
+        Ok(())
+    }
+
+    async fn handle_batch(&self, txn: &DatabaseTransaction, events: &[&IncomingEvent]) -> Result<(), BatchFailure> {
+        self.batches.lock().unwrap().push(events.len());
+        for (at, event) in events.iter().enumerate() {
+            self.handle(txn, event).await.map_err(|error| BatchFailure { at: Some(at), error })?;
         }
         Ok(())
     }
@@ -202,6 +212,10 @@ struct Running {
 }
 
 async fn run_consumer(nats: &NatsServer, handler: Arc<dyn EventHandler>, max_deliver: u64) -> Running {
+    run_lingering_consumer(nats, handler, max_deliver, Duration::ZERO).await
+}
+
+async fn run_lingering_consumer(nats: &NatsServer, handler: Arc<dyn EventHandler>, max_deliver: u64, linger: Duration) -> Running {
     let database = Box::leak(Box::new(TestDatabase::new()));
     let db = connect_and_migrate::<Migrator>(&database.url()).await.unwrap();
     let js = jetstream::new(nats.client().await);
@@ -213,6 +227,7 @@ async fn run_consumer(nats: &NatsServer, handler: Arc<dyn EventHandler>, max_del
         filter_subjects: vec!["flywheel.registry.site.>".into()],
         max_deliver,
         max_batch: consumer::MAX_BATCH,
+        linger,
     };
     let task = tokio::spawn(consumer::run(js, db.clone(), spec, handler, Outbox::new(), stop_rx));
     Running { db, stop, task }
@@ -240,6 +255,25 @@ async fn a_redelivered_event_is_applied_once() {
     consumer_reaches(&js, |info| info.num_pending == 0 && info.num_ack_pending == 0).await;
     assert_eq!(applied_count(&running.db).await, 2, "two distinct events, each applied once");
     assert_eq!(handler.attempts.load(Ordering::SeqCst), 2, "the duplicate never reached the handler");
+    running.stop.send(true).unwrap();
+    running.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lingering_consumer_applies_what_arrives_within_its_linger_in_one_batch() {
+    let nats = NatsServer::start().await;
+    let handler = RecordingHandler::new(0, false);
+    let running = run_lingering_consumer(&nats, handler.clone(), 5, Duration::from_secs(2)).await;
+    let js = jetstream::new(nats.client().await);
+    consumer_reaches(&js, |_| true).await;
+
+    publish_raw(&js, &event(1), "first").await;
+    // Arrives while the first waits: without a linger the first would be applied alone.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish_raw(&js, &event(2), "second").await;
+    consumer_reaches(&js, |info| info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == 2).await;
+    assert_eq!(applied_count(&running.db).await, 2);
+    assert_eq!(*handler.batches.lock().unwrap(), vec![2], "both events in one batch");
     running.stop.send(true).unwrap();
     running.task.await.unwrap();
 }

@@ -95,6 +95,10 @@ pub struct ConsumerSpec {
     pub max_deliver: u64,
     /// Events applied in one transaction at most ([`MAX_BATCH`] unless the subscription says).
     pub max_batch: usize,
+    /// How long a batch waits for more events once its first has arrived; zero applies what has
+    /// arrived at once. A consumer nobody waits on gathers larger batches, each with the same
+    /// few round trips and one commit, so it takes fewer cores from the ones somebody waits on.
+    pub linger: Duration,
 }
 
 /// The outcome of one delivery.
@@ -321,8 +325,10 @@ impl Consumer<'_> {
             };
             // Whatever else has already arrived joins the batch. The client hands over one read
             // of the socket at a time, so while messages keep coming a yield lets the
-            // connection's next read join too; nothing waits on a timer, and a message that
-            // arrives alone is applied at once.
+            // connection's next read join too. A consumer with a linger then waits for more until
+            // its batch is full or the linger has passed; without one, a message that arrives
+            // alone is applied at once.
+            let gathered_until = tokio::time::Instant::now() + spec.linger;
             let mut received = vec![first];
             loop {
                 let before = received.len();
@@ -336,6 +342,12 @@ impl Consumer<'_> {
                     break;
                 }
                 tokio::task::yield_now().await;
+            }
+            while received.len() < max_batch && !spec.linger.is_zero() {
+                match tokio::time::timeout_at(gathered_until, messages.next()).await {
+                    Ok(Some(next)) => received.push(next),
+                    Ok(None) | Err(_) => break,
+                }
             }
             let mut batch = Vec::with_capacity(received.len());
             let mut interrupted = None;

@@ -4,6 +4,8 @@
 
 use super::consumer::{ConsumerSpec, MAX_BATCH};
 use super::streams::{self, StreamSpec};
+use crate::Config;
+use std::time::Duration;
 
 /// A service's durable consumer on one stream.
 pub struct Subscription {
@@ -16,17 +18,25 @@ pub struct Subscription {
     pub replays: bool,
     /// Events the consumer applies in one transaction at most.
     pub max_batch: usize,
+    /// The consumer only follows decisions made elsewhere: nobody waits on what it applies, so
+    /// its batches wait for more events for `EVENT_FOLLOWER_LINGER_MS`. At a thousand reports a
+    /// second such a consumer would otherwise commit a batch of a few events every few
+    /// milliseconds, each batch's round trips and commit taking cores from the intake and
+    /// dispatch (docs/performance.md, "Sixteenth round"). Dispatch's consumers, and the
+    /// replicas other events need, apply at once.
+    pub follows: bool,
 }
 
 impl Subscription {
     /// The durable consumer for this subscription.
-    pub fn consumer(&self, max_deliver: u64) -> ConsumerSpec {
+    pub fn consumer(&self, config: &Config) -> ConsumerSpec {
         ConsumerSpec {
             durable: self.durable().to_owned(),
             stream: self.stream.name,
             filter_subjects: self.filter_subjects.iter().map(|s| (*s).to_owned()).collect(),
-            max_deliver,
+            max_deliver: config.event_max_deliver,
             max_batch: self.max_batch,
+            linger: if self.follows { config.event_follower_linger } else { Duration::ZERO },
         }
     }
 
@@ -57,7 +67,7 @@ fn subject_matches(filter: &str, subject: &str) -> bool {
 
 /// Dispatch keeps a replica of the registry.
 pub const DISPATCH_FROM_REGISTRY: Subscription =
-    Subscription { service: "dispatch", stream: &streams::REGISTRY, filter_subjects: &["flywheel.registry.>"], replays: false, max_batch: MAX_BATCH };
+    Subscription { service: "dispatch", stream: &streams::REGISTRY, filter_subjects: &["flywheel.registry.>"], replays: false, max_batch: MAX_BATCH, follows: false };
 /// Dispatch turns reports into tickets and reopens them. Only the events that can change a
 /// ticket: feedback's own bookkeeping (status changes it derives from tickets, duplicates it
 /// links) would be half of what dispatch receives under load, for nothing. Its batches are
@@ -75,6 +85,7 @@ pub const DISPATCH_FROM_FEEDBACK: Subscription = Subscription {
     ],
     replays: false,
     max_batch: 4 * MAX_BATCH,
+    follows: false,
 };
 /// Feedback keeps a replica of the sites, zones and categories residents report against.
 pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
@@ -83,19 +94,20 @@ pub const FEEDBACK_FROM_REGISTRY: Subscription = Subscription {
     filter_subjects: &["flywheel.registry.site.>", "flywheel.registry.zone.>", "flywheel.registry.category.>"],
     replays: false,
     max_batch: MAX_BATCH,
+    follows: false,
 };
 /// Feedback follows the tickets its reports became.
 pub const FEEDBACK_FROM_DISPATCH: Subscription =
-    Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"], replays: false, max_batch: MAX_BATCH };
+    Subscription { service: "feedback", stream: &streams::DISPATCH, filter_subjects: &["flywheel.dispatch.ticket.>"], replays: false, max_batch: MAX_BATCH, follows: true };
 /// Analytics projects the registry's and dispatch's events and the report events that count
 /// (received, supported, rated), and replays the streams in this order when it rebuilds. Its
 /// tickets' and reports' batches are as large as dispatch's: a batch's changes to the same hour,
 /// day and rollup rows merge before they are written, so a larger batch writes fewer rows an
 /// event (docs/performance.md, "Eleventh round").
 pub const ANALYTICS: [Subscription; 3] = [
-    Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[], replays: true, max_batch: MAX_BATCH },
-    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true, max_batch: 4 * MAX_BATCH },
-    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: ANALYTICS_REPORT_EVENTS, replays: true, max_batch: 4 * MAX_BATCH },
+    Subscription { service: "analytics", stream: &streams::REGISTRY, filter_subjects: &[], replays: true, max_batch: MAX_BATCH, follows: true },
+    Subscription { service: "analytics", stream: &streams::DISPATCH, filter_subjects: &[], replays: true, max_batch: 4 * MAX_BATCH, follows: true },
+    Subscription { service: "analytics", stream: &streams::FEEDBACK, filter_subjects: ANALYTICS_REPORT_EVENTS, replays: true, max_batch: 4 * MAX_BATCH, follows: true },
 ];
 
 /// The report events analytics counts. Feedback's own bookkeeping — status changes it derives
