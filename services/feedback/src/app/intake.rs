@@ -1,7 +1,13 @@
-//! Group commit of SubmitReport: concurrent calls wait in one queue, and a few filing tasks
-//! each take everything queued and file it in one transaction (`submit::file_all`), so a busy
-//! intake costs a handful of statements per batch instead of per report. An idle intake files
-//! each call at once, alone: nothing waits for a batch to fill.
+//! Group commit of SubmitReport: concurrent calls wait in one queue, and filing tasks take
+//! everything queued and file it in one transaction (`submit::file_all`), so a busy intake costs
+//! a handful of statements per batch instead of per report. An idle intake files each call at
+//! once, alone: nothing waits for a batch to fill.
+//!
+//! A batch starts when no other is being filed, or when a full batch waits. While one
+//! transaction keeps up, the calls that arrive during it are the next batch — the fewest
+//! transactions, so the least CPU, a report; an idle filing task woken by every call would file
+//! them one or two at a time (docs/performance.md, "Sixteenth round"). Beyond what one keeps up
+//! with, up to [`FILERS`] transactions run at once.
 
 use super::Feedback;
 use super::submit::{Outcome, Submission};
@@ -11,7 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 use tokio::sync::{Notify, oneshot};
 
-/// Filing tasks: while one batch waits on the database another can be built.
+/// Filing tasks: under a backlog, while one batch waits on the database others are filed.
 const FILERS: usize = 4;
 /// Filings per batch: bounds a transaction's statements and bound parameters.
 const MAX_BATCH: usize = 64;
@@ -29,9 +35,24 @@ pub(super) struct Queued {
 }
 
 #[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Queued>,
+    /// Batches being filed.
+    filing: usize,
+}
+
+impl Queue {
+    /// Whether a batch may start now.
+    fn ready(&self) -> bool {
+        !self.waiting.is_empty() && (self.filing == 0 || self.waiting.len() >= MAX_BATCH)
+    }
+}
+
+#[derive(Default)]
 pub(super) struct Intake {
-    queue: Mutex<VecDeque<Queued>>,
-    arrived: Notify,
+    queue: Mutex<Queue>,
+    /// Wakes a filing task: a batch may be ready.
+    ready: Notify,
     /// The filing tasks, started by the first call (they need the runtime that serves it).
     filers: OnceLock<()>,
 }
@@ -45,31 +66,50 @@ impl Intake {
             }
         });
         let (reply, filed) = oneshot::channel();
-        self.lock().push_back(Queued { submission, reply, queued_at: Instant::now() });
-        self.arrived.notify_one();
+        let ready = {
+            let mut queue = self.lock();
+            queue.waiting.push_back(Queued { submission, reply, queued_at: Instant::now() });
+            queue.ready()
+        };
+        if ready {
+            self.ready.notify_one();
+        }
         filed.await.unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("a report's filing ended without an answer"))))
     }
 
-    /// Everything queued, up to a batch, once there is something.
+    /// Everything queued, up to a batch, once a batch may start; [`Intake::filed`] must follow.
     async fn next_batch(&self) -> Vec<Queued> {
         loop {
             {
                 let mut queue = self.lock();
-                if !queue.is_empty() {
-                    let n = queue.len().min(MAX_BATCH);
-                    let batch: Vec<Queued> = queue.drain(..n).collect();
-                    if !queue.is_empty() {
-                        // More than a batch: wake another filing task for the rest.
-                        self.arrived.notify_one();
+                if queue.ready() {
+                    let n = queue.waiting.len().min(MAX_BATCH);
+                    let batch: Vec<Queued> = queue.waiting.drain(..n).collect();
+                    queue.filing += 1;
+                    if queue.ready() {
+                        // A full batch more: another filing task takes it.
+                        self.ready.notify_one();
                     }
                     return batch;
                 }
             }
-            self.arrived.notified().await;
+            self.ready.notified().await;
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
+    /// A batch is filed: what arrived meanwhile may start.
+    fn filed(&self) {
+        let ready = {
+            let mut queue = self.lock();
+            queue.filing -= 1;
+            queue.ready()
+        };
+        if ready {
+            self.ready.notify_one();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -86,6 +126,7 @@ impl Feedback {
             // A panic while filing answers that batch's calls with INTERNAL (their replies are
             // dropped) and leaves this task filing the next.
             let _ = tokio::spawn(async move { feedback.file_batch(batch).await }).await;
+            self.intake.filed();
         }
     }
 
