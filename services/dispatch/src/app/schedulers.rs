@@ -23,11 +23,17 @@ const POLL: Duration = Duration::from_millis(500);
 /// How often unassignable tickets are retried without a known reason (shifts start and end).
 const RETRY_EVERY: Duration = Duration::from_secs(30);
 const BATCH: u64 = 200;
+/// The least time from one SLA pass to the next. Commits wake the clock, and under a stream of
+/// them it reads the deadlines once per this rather than once per commit; a mark falls due
+/// minutes after the change that sets it, so it fires at most this late. It also keeps a mark
+/// that cannot be fired from spinning the clock.
+const MIN_GAP: Duration = Duration::from_millis(100);
 
 impl Dispatch {
     /// Fires due SLA marks until `stop` turns true.
     pub async fn run_sla_clock(self, mut stop: watch::Receiver<bool>) {
         loop {
+            let passed = tokio::time::Instant::now();
             let next = match self.fire_due_marks().await {
                 Ok(next) => next,
                 Err(e) => {
@@ -43,12 +49,29 @@ impl Dispatch {
                 _ = self.sla.notified() => {}
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
+            tokio::select! {
+                _ = tokio::time::sleep_until(passed + MIN_GAP) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
         }
     }
 
-    /// Fires every mark due now; returns when the next one falls due.
+    /// Fires every mark due now; returns when the next one falls due — now, when it fired any,
+    /// since firing moves a ticket to its next mark. A pass with nothing due reads one row.
     async fn fire_due_marks(&self) -> Result<Option<i64>> {
         let now = now_micros();
+        let earliest: Option<Option<i64>> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::NextSlaUs)
+            .filter(ticket::Column::NextSlaUs.is_not_null())
+            .order_by_asc(ticket::Column::NextSlaUs)
+            .into_tuple()
+            .one(self.db())
+            .await?;
+        match earliest.flatten() {
+            Some(at) if at <= now => {}
+            later => return Ok(later),
+        }
         let due: Vec<String> = ticket::Entity::find()
             .select_only()
             .column(ticket::Column::Id)
@@ -64,15 +87,7 @@ impl Dispatch {
                 Err(e) => tracing::warn!(ticket = %id, error = %e, "SLA mark failed; will retry"),
             }
         }
-        let next: Option<Option<i64>> = ticket::Entity::find()
-            .select_only()
-            .column(ticket::Column::NextSlaUs)
-            .filter(ticket::Column::NextSlaUs.is_not_null())
-            .order_by_asc(ticket::Column::NextSlaUs)
-            .into_tuple()
-            .one(self.db())
-            .await?;
-        Ok(next.flatten())
+        Ok(Some(now))
     }
 
     /// Fires the marks of one ticket that are due, with the escalation a breach brings.
