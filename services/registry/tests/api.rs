@@ -380,7 +380,7 @@ async fn zones_and_assets_belong_to_sites() {
     assert_eq!(violated_fields(&err), ["asset.zone_id"]);
 
     let listed = h.client.list_assets(ListAssetsRequest { zone_id: zone.id.clone(), ..Default::default() }).await.unwrap().into_inner();
-    assert_eq!(listed.assets, [light.clone()]);
+    assert_eq!(listed.assets, std::slice::from_ref(&light));
     let updated = h
         .client
         .update_asset(UpdateAssetRequest { asset: Some(Asset { id: light.id.clone(), version: 1, name: "Gate light".into(), ..Default::default() }), update_mask: mask(&["name"]) })

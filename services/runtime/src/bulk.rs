@@ -151,7 +151,7 @@ fn tuples(sql: &str, start: usize) -> Option<(usize, usize, usize)> {
             next += 1;
             width += 1;
             at += 1 + len;
-            match sql[at..].as_bytes() {
+            match &bytes[at..] {
                 [b',', b' ', ..] => at += 2,
                 [b')', ..] => {
                     at += 1;

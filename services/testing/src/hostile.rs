@@ -101,7 +101,7 @@ async fn call(target: &Target, method: &MethodDescriptor, request: &DynamicMessa
     let bearer = MetadataValue::try_from(format!("Bearer {}", target.token)).map_err(|e| format!("token: {e}"))?;
     call.metadata_mut().insert("authorization", bearer);
     if hostile_metadata {
-        malform(call.metadata_mut(), request.encoded_len() % 2 == 0);
+        malform(call.metadata_mut(), request.encoded_len().is_multiple_of(2));
     }
     call.set_timeout(Duration::from_secs(20));
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name())
@@ -192,7 +192,7 @@ fn field_value(field: &FieldDescriptor, known: Vec<String>, depth: u32) -> Boxed
 fn map_key(kind: &Kind, text: String, i: usize) -> Option<MapKey> {
     Some(match kind {
         Kind::String => MapKey::String(text),
-        Kind::Bool => MapKey::Bool(i % 2 == 0),
+        Kind::Bool => MapKey::Bool(i.is_multiple_of(2)),
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => MapKey::I32(i as i32 - 1),
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => MapKey::I64(i as i64 - 1),
         Kind::Uint32 | Kind::Fixed32 => MapKey::U32(i as u32),

@@ -24,7 +24,7 @@ const MAX_BATCH: usize = 64;
 
 /// What a call gets back: the report as filed, or for a retry of a filed request, its id.
 pub(super) enum Filed {
-    Report(flywheel_proto::flywheel::feedback::v1::Report),
+    Report(Box<flywheel_proto::flywheel::feedback::v1::Report>),
     Earlier(String),
 }
 

@@ -41,7 +41,7 @@ pub(super) struct Submission {
 
 /// What became of one submission of a batch.
 pub(super) enum Outcome {
-    Filed(Report),
+    Filed(Box<Report>),
     /// A retry of a filed request: the report it filed.
     Earlier(String),
     Refused(Error),
@@ -73,7 +73,7 @@ impl Feedback {
         let submission =
             Submission { draft, contact: req.contact, caller: caller.clone(), corr: corr.to_owned(), request_id: req.request_id, scope };
         let report = match self.intake.file(self, submission).await? {
-            Filed::Report(report) => report,
+            Filed::Report(report) => *report,
             // A retry of a filed request reads the report as it is now.
             Filed::Earlier(id) => store::snapshot(self.db(), store::load_report(self.db(), &id).await?).await?,
         };
@@ -154,7 +154,7 @@ impl Feedback {
             if !a.submission.request_id.is_empty() {
                 produced.push((a.submission.scope.as_str(), a.submission.request_id.as_str(), filed.id.clone()));
             }
-            outcomes[a.index] = Some(Outcome::Filed(filed));
+            outcomes[a.index] = Some(Outcome::Filed(Box::new(filed)));
         }
         counters.count(txn).await?;
         let produced: Vec<(&str, &str, &str)> = produced.iter().map(|(s, r, id)| (*s, *r, id.as_str())).collect();

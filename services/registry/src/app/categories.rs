@@ -21,7 +21,7 @@ impl Registry {
                 if category::Entity::find().filter(category::Column::Code.eq(&cat.code)).one(txn).await?.is_some() {
                     return Err(Error::AlreadyExists { kind: "category", field: "code", value: cat.code.clone() });
                 }
-                let cell = cat.cell.clone().unwrap_or_default();
+                let cell = cat.cell.unwrap_or_default();
                 let now = now_micros();
                 let row = category::Model {
                     id: new_id(),
@@ -81,7 +81,7 @@ impl Registry {
                     update_us: Set(now_micros()),
                     ..Default::default()
                 };
-                let cell = cat.cell.clone().unwrap_or_default();
+                let cell = cat.cell.unwrap_or_default();
                 for path in &paths {
                     match path.as_str() {
                         "name" => changes.name = Set(cat.name.trim().to_owned()),

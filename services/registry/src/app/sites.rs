@@ -26,7 +26,7 @@ impl Registry {
                     return Err(Error::AlreadyExists { kind: "site", field: "code", value: site.code.clone() });
                 }
                 let region = active_region(txn, &site.region_id).await?;
-                let location = site.location.clone().unwrap_or_default();
+                let location = site.location.unwrap_or_default();
                 let now = now_micros();
                 let row = site::Model {
                     id: new_id(),
@@ -144,7 +144,7 @@ impl Registry {
                     update_us: Set(now_micros()),
                     ..Default::default()
                 };
-                let location = site.location.clone().unwrap_or_default();
+                let location = site.location.unwrap_or_default();
                 for path in &paths {
                     match path.as_str() {
                         "name" => changes.name = Set(site.name.trim().to_owned()),
@@ -168,10 +168,10 @@ impl Registry {
                 }
                 let start = changes.contract_start_us.clone().take().unwrap_or(row.contract_start_us);
                 let end = changes.contract_end_us.clone().take().unwrap_or(row.contract_end_us);
-                if let (Some(start), Some(end)) = (start, end) {
-                    if end <= start {
-                        return Err(Error::invalid("site.contract_end", "must be after contract_start"));
-                    }
+                if let (Some(start), Some(end)) = (start, end)
+                    && end <= start
+                {
+                    return Err(Error::invalid("site.contract_end", "must be after contract_start"));
                 }
                 store::save_versioned(txn, "site", &row.id, row.version, changes).await?;
                 let updated = convert::site(load::<site::Entity>(txn, "site", &row.id).await?);
