@@ -8,8 +8,8 @@ use crate::db::now_micros;
 use async_nats::jetstream;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, QueryOrder, QuerySelect, QueryTrait, Set};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 pub mod entity {
@@ -95,6 +95,9 @@ const POLL: Duration = Duration::from_millis(500);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least time between two counts of a backlog larger than a batch. A count reads every
+/// waiting row, so counting at each batch would make draining a large backlog quadratic.
+const RECOUNT_EVERY: Duration = Duration::from_secs(1);
 
 /// Publishes the outbox to JetStream.
 pub struct Relay {
@@ -102,11 +105,12 @@ pub struct Relay {
     js: jetstream::Context,
     outbox: Outbox,
     service: &'static str,
+    counts: Mutex<CountTurns>,
 }
 
 impl Relay {
     pub fn new(db: DatabaseConnection, js: jetstream::Context, outbox: Outbox, service: &'static str) -> Self {
-        Self { db, js, outbox, service }
+        Self { db, js, outbox, service, counts: Mutex::default() }
     }
 
     /// Runs until `stop` turns true, then makes one last attempt to drain before returning.
@@ -237,18 +241,41 @@ impl Relay {
         }
     }
 
+    /// Sets the backlog gauges. A batch short of full is the whole backlog; a full one means more
+    /// wait, counted at most once per `RECOUNT_EVERY` (the last count stands in between).
     async fn record_backlog(&self, batch: &[entity::Model]) {
-        let backlog = if batch.len() as u64 >= BATCH {
-            entity::Entity::find().count(&self.db).await.unwrap_or(BATCH)
+        let backlog = if (batch.len() as u64) < BATCH {
+            Some(batch.len() as u64)
+        } else if self.counts.lock().unwrap_or_else(|e| e.into_inner()).take(Instant::now()) {
+            Some(entity::Entity::find().count(&self.db).await.unwrap_or(BATCH))
         } else {
-            batch.len() as u64
+            None
         };
+        if let Some(backlog) = backlog {
+            metrics::gauge!("flywheel_outbox_backlog", "service" => self.service).set(backlog as f64);
+        }
         let age_s = batch
             .first()
             .map(|r| (now_micros() - r.time_us).max(0) as f64 / 1e6)
             .unwrap_or(0.0);
-        metrics::gauge!("flywheel_outbox_backlog", "service" => self.service).set(backlog as f64);
         metrics::gauge!("flywheel_outbox_oldest_age_seconds", "service" => self.service).set(age_s);
+    }
+}
+
+/// When the relay last counted its backlog.
+#[derive(Default)]
+struct CountTurns {
+    last: Option<Instant>,
+}
+
+impl CountTurns {
+    /// Whether a count is due at `now`; if so, it is recorded as taken.
+    fn take(&mut self, now: Instant) -> bool {
+        let due = self.last.is_none_or(|last| now.saturating_duration_since(last) >= RECOUNT_EVERY);
+        if due {
+            self.last = Some(now);
+        }
+        due
     }
 }
 
@@ -256,5 +283,22 @@ async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {
     tokio::select! {
         _ = tokio::time::sleep(d) => {}
         _ = stop.changed() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backlog_is_counted_at_first_then_at_most_once_per_recount_interval() {
+        let start = Instant::now();
+        let mut turns = CountTurns::default();
+        assert!(turns.take(start));
+        assert!(!turns.take(start));
+        assert!(!turns.take(start + RECOUNT_EVERY / 2));
+        assert!(turns.take(start + RECOUNT_EVERY));
+        assert!(!turns.take(start + RECOUNT_EVERY + RECOUNT_EVERY / 2));
+        assert!(turns.take(start + RECOUNT_EVERY * 3));
     }
 }
