@@ -97,8 +97,12 @@ pg_profile_start() {
 }
 pg_profile_write() {
   sleep 2 # statistics reach the shared counters within a second of a session's last transaction
+  # WAL is what the database writes for durability: every copy of a row and its index entries,
+  # and a whole page (full-page image) the first time a page changes after a checkpoint.
   pg_sql postgres "SELECT json_agg(json_build_object('database', d.datname, 'commits', d.xact_commit,
-      'statements', (SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s WHERE s.dbid = d.datid)) ORDER BY d.datname)
+      'statements', (SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s WHERE s.dbid = d.datid),
+      'wal_bytes', (SELECT coalesce(sum(s.wal_bytes), 0) FROM pg_stat_statements s WHERE s.dbid = d.datid),
+      'wal_fpi', (SELECT coalesce(sum(s.wal_fpi), 0) FROM pg_stat_statements s WHERE s.dbid = d.datid)) ORDER BY d.datname)
     FROM pg_stat_database d WHERE d.datname IN ('registry', 'dispatch', 'feedback', 'analytics')" >"$1"
   # Where the database time went: the costliest statements, for the profile in docs/performance.md.
   psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT d.datname AS db, s.calls,
@@ -111,7 +115,7 @@ pg_profile_write() {
   for db in registry dispatch feedback analytics; do
     psql -q -h 127.0.0.1 -p "$pg_port" -U flywheel -d postgres -P pager=off -c "SELECT s.calls,
         round(s.total_exec_time::numeric, 1) AS total_ms, round(s.mean_exec_time::numeric, 3) AS mean_ms, s.rows,
-        left(regexp_replace(s.query, '\s+', ' ', 'g'), 160) AS statement
+        round(s.wal_bytes / 1024) AS wal_kb, s.wal_fpi, left(regexp_replace(s.query, '\s+', ' ', 'g'), 160) AS statement
       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
       WHERE d.datname = '$db' ORDER BY s.total_exec_time DESC LIMIT 40" >"${1%.json}-$db.txt"
   done

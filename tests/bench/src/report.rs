@@ -125,16 +125,18 @@ fn markdown(r: &Value) -> String {
     md
 }
 
-/// Statements and commits per accepted report in each service's database over the intake step
-/// (PostgreSQL's pg_stat_statements and pg_stat_database; the district's set-up included).
+/// Statements, commits and WAL per accepted report in each service's database over the intake
+/// step (PostgreSQL's pg_stat_statements and pg_stat_database; the district's set-up included).
 fn database_work(md: &mut String, r: &Value) {
     let Some(rows) = r["database_work"].as_array() else { return };
     let accepted = accepted(r);
-    let per_report = |v: &Value| v.as_f64().filter(|_| accepted > 0.0).map_or("n/a".into(), |n| format!("{:.1}", n / accepted));
+    let per_report = |v: &Value, scale: f64| v.as_f64().filter(|_| accepted > 0.0).map_or("n/a".into(), |n| format!("{:.1}", n / scale / accepted));
     let _ = writeln!(md, "\n## Database work per accepted report ({accepted} reports over the intake steps)\n");
-    md.push_str("| database | statements | per report | commits | per report |\n|---|---|---|---|---|\n");
+    md.push_str("| database | statements | per report | commits | per report | WAL kB a report | full-page images a report |\n|---|---|---|---|---|---|---|\n");
     for row in rows {
-        let _ = writeln!(md, "| {} | {} | {} | {} | {} |", text(&row["database"]), row["statements"], per_report(&row["statements"]), row["commits"], per_report(&row["commits"]));
+        let (statements, commits) = (&row["statements"], &row["commits"]);
+        let (wal, fpi) = (per_report(&row["wal_bytes"], 1024.0), per_report(&row["wal_fpi"], 1.0));
+        let _ = writeln!(md, "| {} | {statements} | {} | {commits} | {} | {wal} | {fpi} |", text(&row["database"]), per_report(statements, 1.0), per_report(commits, 1.0));
     }
 }
 
